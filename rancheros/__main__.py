@@ -1,0 +1,64 @@
+"""One multi-call binary: what it does depends on the name it was run as.
+
+The frozen binary is installed once and linked as `init`, `ros`,
+`system-docker`, `reboot`, `poweroff`, `halt`; `python -m rancheros NAME ...`
+and the plain binary name take the applet as first argument instead.
+"""
+
+import os
+import sys
+from typing import Callable
+
+
+def _init(argv: list[str]) -> int:
+    from rancheros.init.main import main as init_main
+    return init_main(argv)
+
+
+def _ros(argv: list[str]) -> int:
+    from rancheros.cli import main as cli_main
+    return cli_main(argv)
+
+
+def _system_docker(argv: list[str]) -> int:
+    from rancheros.sysdocker.cli import main as sd_main
+    return sd_main(argv)
+
+
+def _power(action: str) -> Callable[[list[str]], int]:
+    def run(argv: list[str]) -> int:
+        from rancheros.cli import main as cli_main
+        return cli_main(["os", action, *argv])
+    return run
+
+
+APPLETS: dict[str, Callable[[list[str]], int]] = {
+    "init": _init,
+    "ros": _ros,
+    "system-docker": _system_docker,
+    "reboot": _power("reboot"),
+    "poweroff": _power("shutdown"),
+    "shutdown": _power("shutdown"),
+    "halt": _power("halt"),
+}
+
+
+def applet_for(argv0: str, args: list[str]) -> tuple[str, list[str]]:
+    """Pick the applet from argv[0], or from the first argument when run by its own name."""
+    name = os.path.basename(argv0)
+    if name in APPLETS:
+        return name, args
+    if args and args[0] in APPLETS:
+        return args[0], args[1:]
+    return "ros", args
+
+
+def main() -> int:
+    name, args = applet_for(sys.argv[0], sys.argv[1:])
+    if name == "ros" and os.getpid() == 1:
+        name = "init"
+    return APPLETS[name](args) or 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
