@@ -1,0 +1,113 @@
+"""The five config layers of DESIGN.md, read from their files and merged.
+
+A missing layer is skipped. A layer that does not parse or has wrong types is
+skipped with one error line naming it, so the boot goes on with the others;
+`strict=True` raises instead.
+"""
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+from rancheros.config.aliases import normalize
+from rancheros.config.cmdline import parse_cmdline
+from rancheros.config.merge import merge_all
+from rancheros.config.paths import ConfigPaths
+from rancheros.config.yamlio import parse_mapping
+from rancheros.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Layer:
+    """One source of config: its name, file, parsed (alias-normalised) data, and why it was rejected."""
+
+    name: str
+    path: Path
+    data: dict
+    error: str | None = None
+
+
+def _read_text(path: Path) -> str | None:
+    """The file's text, None when it does not exist; other I/O errors name the file."""
+    try:
+        return path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        return None
+    except NotADirectoryError:
+        return None
+    except (OSError, UnicodeDecodeError) as e:
+        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
+        raise ConfigError(f"{path}: cannot read: {reason}") from None
+
+
+def check_layer(data: dict, source: str) -> str | None:
+    """The first type error of a layer as one line, or None when its types are right."""
+    from rancheros.config.schema import type_errors
+
+    errors = type_errors(data)
+    if not errors:
+        return None
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{source}: {errors[0].path}: {errors[0].message}{more}"
+
+
+def read_layer(name: str, path: Path) -> Layer | None:
+    """Read one YAML layer file; None when it is missing."""
+    try:
+        text = _read_text(path)
+        if text is None:
+            return None
+        data = normalize(parse_mapping(text, str(path)), str(path))
+    except ConfigError as e:
+        return Layer(name, path, {}, str(e))
+    return Layer(name, path, data, check_layer(data, str(path)))
+
+
+def read_cmdline_layer(path: Path) -> Layer | None:
+    """The kernel command line layer (only its `rancher.*` words)."""
+    try:
+        text = _read_text(path)
+    except ConfigError as e:
+        return Layer("cmdline", path, {}, str(e))
+    if text is None:
+        return None
+    data = parse_cmdline(text)
+    return Layer("cmdline", path, data, check_layer(data, f"{path} (kernel command line)"))
+
+
+def datasource_files(paths: ConfigPaths) -> list[Path]:
+    """cloud-config.d/*.yml in name order."""
+    try:
+        return sorted(p for p in paths.datasource_dir.glob("*.yml") if p.is_file())
+    except OSError:
+        return []
+
+
+def load_layers(paths: ConfigPaths, local: bool = True) -> list[Layer]:
+    """Every present layer, lowest first, with its error if it was rejected."""
+    layers = [read_layer("defaults", paths.defaults), read_layer("image", paths.image_config)]
+    layers += [read_layer(f"cloud-config.d/{p.name}", p) for p in datasource_files(paths)]
+    if local:
+        layers.append(read_layer("local", paths.local))
+    layers.append(read_cmdline_layer(paths.cmdline))
+    return [layer for layer in layers if layer is not None]
+
+
+def merge_layers(layers: list[Layer], strict: bool = False) -> dict:
+    """Merge the good layers; a bad one is logged once (or raised when strict) and skipped."""
+    good = []
+    for layer in layers:
+        if layer.error:
+            if strict:
+                raise ConfigError(layer.error)
+            log.error("config layer %s skipped: %s", layer.name, layer.error)
+            continue
+        good.append(layer.data)
+    return merge_all(good)
+
+
+def load(paths: ConfigPaths, strict: bool = False) -> dict:
+    """The effective config: all five layers merged, aliases normalised."""
+    return merge_layers(load_layers(paths), strict)
