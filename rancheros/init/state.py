@@ -1,0 +1,129 @@
+"""The state disk: find it by LABEL=/UUID=/path, format it only if blank and listed, mount it.
+
+A device holding any data is never formatted; the console says why in one
+line. Without a state device the system runs from memory.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import time
+from dataclasses import dataclass
+
+from rancheros.errors import BootError
+from rancheros.init import blockdev, libc
+
+log = logging.getLogger(__name__)
+
+DEFAULT_SPEC = "LABEL=RANCHER_STATE"
+
+
+@dataclass(frozen=True)
+class StateSettings:
+    """`rancher.state` as data."""
+
+    dev: str = DEFAULT_SPEC
+    fstype: str = "auto"
+    autoformat: tuple[str, ...] = ()
+    wait: bool = True
+    required: bool = False
+    wait_seconds: float = 10.0
+
+    @classmethod
+    def from_config(cls, doc: dict) -> "StateSettings":
+        """From the merged config; a lone string in autoformat counts as a one-item list."""
+        st = ((doc or {}).get("rancher") or {}).get("state") or {}
+        af = st.get("autoformat") or ()
+        if isinstance(af, str):
+            af = [w for w in af.replace(",", " ").split() if w]
+        return cls(dev=str(st.get("dev") or DEFAULT_SPEC), fstype=str(st.get("fstype") or "auto"),
+                   autoformat=tuple(str(d) for d in af), wait=bool(st.get("wait", True)),
+                   required=bool(st.get("required", False)))
+
+    @property
+    def label(self) -> str:
+        """The label a fresh state file system gets: the one `dev` looks for."""
+        key, _, value = self.dev.partition("=")
+        return value if key == "LABEL" and value else "RANCHER_STATE"
+
+
+@dataclass(frozen=True)
+class StateDevice:
+    """The chosen state device and its file system type."""
+
+    device: str
+    fstype: str
+    formatted: bool = False
+
+
+def format_device(device: str, label: str) -> None:
+    """mkfs.ext4 with the state label; BootError with mkfs's own words on failure."""
+    r = subprocess.run(["mkfs.ext4", "-F", "-q", "-L", label, device], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise BootError(f"mkfs.ext4 {device} failed: {(r.stderr or r.stdout).strip()}")
+
+
+def resolve(settings: StateSettings, scan_only: list[str] | None = None) -> StateDevice | None:
+    """Find the state device, formatting a blank listed one if none carries the label (no mount)."""
+    found = blockdev.find_device(settings.dev, blockdev.scan(scan_only))
+    if found:
+        return StateDevice(found["DEVNAME"], found.get("TYPE", "auto"))
+    for candidate in settings.autoformat:
+        if not os.path.exists(candidate):
+            continue
+        try:
+            blank, why = blockdev.blank_verdict(blockdev.probe(candidate))
+        except OSError as e:
+            log.warning("state: cannot probe %s: %s", candidate, e.strerror or e)
+            continue
+        if not blank:
+            log.info("state: not formatting %s: %s", candidate, why)
+            continue
+        log.info("state: formatting blank %s as ext4 %s", candidate, settings.label)
+        format_device(candidate, settings.label)
+        return StateDevice(candidate, "ext4", formatted=True)
+    return None
+
+
+def _wait_for_devices(settings: StateSettings) -> None:
+    """Disks show up a moment after their drivers load; wait until the spec or a listed device exists."""
+    deadline = time.monotonic() + (settings.wait_seconds if settings.wait else 0)
+    while True:
+        if blockdev.find_device(settings.dev, blockdev.scan()) or any(os.path.exists(d) for d in settings.autoformat):
+            return
+        if time.monotonic() >= deadline:
+            return
+        time.sleep(0.25)
+
+
+def mount_state(dev: StateDevice, settings: StateSettings, target: str) -> None:
+    """Mount the state file system at `target`."""
+    fstype = dev.fstype if settings.fstype == "auto" else settings.fstype
+    os.makedirs(target, exist_ok=True)
+    try:
+        libc.mount(dev.device, target, fstype, 0, None)
+    except OSError as e:
+        raise BootError(f"cannot mount state device {dev.device} ({fstype}) on {target}: {e.strerror}") from None
+
+
+def setup(settings: StateSettings, target: str) -> StateDevice | None:
+    """Find, maybe format, and mount the state device at `target`; None means memory mode."""
+    _wait_for_devices(settings)
+    try:
+        dev = resolve(settings)
+        if dev is not None:
+            mount_state(dev, settings, target)
+    except BootError as e:
+        if settings.required:
+            raise
+        log.error("state: %s; running from memory", e)
+        return None
+    if dev is None:
+        if settings.required:
+            raise BootError(f"state device {settings.dev} not found and rancher.state.required is true")
+        log.info("state: no state device (%s); running from memory", settings.dev)
+        return None
+    log.info("state: %s (%s) mounted on %s", dev.device, dev.fstype, target)
+    return dev
