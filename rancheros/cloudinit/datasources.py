@@ -1,0 +1,191 @@
+"""Datasources: where user-data and meta-data come from.
+
+Each spec in `rancher.cloud_init.datasources` names one: `configdrive[:DIR]`,
+`nocloud[:DIR]`, `cmdline`, `url:URL`, `ec2[:BASE_URL]`, `file:PATH`. Local
+ones are read by init's local stage; network ones by the cloud-init service
+once the network is up.
+"""
+
+import base64
+import binascii
+import contextlib
+import logging
+import subprocess
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from rancheros.cloudinit.fetch import DatasourceError, fetch_url
+from rancheros.cloudinit.metadata import MetaData, from_nocloud, from_openstack
+from rancheros.config.cmdline import parse_cmdline_words
+from rancheros.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+EC2_BASE = "http://169.254.169.254/latest"
+
+
+@dataclass
+class Found:
+    """What one datasource delivered."""
+
+    source: str
+    userdata: bytes = b""
+    metadata: MetaData = field(default_factory=MetaData)
+
+
+@dataclass
+class Datasource:
+    """One configured datasource: a name, whether it needs the network, and a reader."""
+
+    spec: str
+    network: bool
+    read: Callable[[], Found | None]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return b""
+
+
+def read_configdrive(root: Path) -> Found | None:
+    """OpenStack config drive layout: openstack/latest/{user_data,meta_data.json}."""
+    latest = root / "openstack" / "latest"
+    if not latest.is_dir():
+        return None
+    meta = from_openstack(_read(latest / "meta_data.json"))
+    return Found(f"configdrive:{root}", _read(latest / "user_data"), meta)
+
+
+def read_nocloud(root: Path) -> Found | None:
+    """NoCloud layout (cloud-localds): user-data and meta-data at the top."""
+    if not (root / "user-data").exists() and not (root / "meta-data").exists():
+        return None
+    return Found(f"nocloud:{root}", _read(root / "user-data"), from_nocloud(_read(root / "meta-data")))
+
+
+def devices_with_label(label: str) -> list[str]:
+    """Block devices whose filesystem carries `label` (blkid, then /dev/disk/by-label)."""
+    found: list[str] = []
+    for want in dict.fromkeys([label, label.upper(), label.lower()]):
+        try:
+            out = subprocess.run(["blkid", "-t", f"LABEL={want}", "-o", "device"],
+                                 capture_output=True, text=True, timeout=10).stdout
+        except (OSError, subprocess.TimeoutExpired):
+            out = ""
+        found += [d for d in out.split() if d not in found]
+        link = Path("/dev/disk/by-label") / want
+        if link.exists() and str(link.resolve()) not in found:
+            found.append(str(link.resolve()))
+    return found
+
+
+@contextlib.contextmanager
+def mounted_ro(device: str) -> Iterator[Path]:
+    """Mount `device` read-only on a temporary directory for the duration."""
+    with tempfile.TemporaryDirectory(prefix="ros-ds-") as mnt:
+        res = subprocess.run(["mount", "-o", "ro", device, mnt], capture_output=True, text=True)
+        if res.returncode != 0:
+            raise DatasourceError(f"cannot mount {device}: {res.stderr.strip() or res.returncode}")
+        try:
+            yield Path(mnt)
+        finally:
+            subprocess.run(["umount", mnt], capture_output=True)
+
+
+def _labelled(label: str, reader: Callable[[Path], Found | None], directory: str) -> Callable[[], Found | None]:
+    """A reader over a directory if given, else over every filesystem labelled `label`."""
+    def read() -> Found | None:
+        if directory:
+            return reader(Path(directory))
+        for device in devices_with_label(label):
+            with mounted_ro(device) as mnt:
+                found = reader(mnt)
+            if found:
+                found.source = f"{found.source.split(':')[0]}:{device}"
+                return found
+        return None
+    return read
+
+
+def read_cmdline(cmdline: str) -> Found | None:
+    """Base64 user-data in `rancher.cloud_init.user_data=` on the kernel command line."""
+    for key, value in parse_cmdline_words(cmdline):
+        if key == "rancher.cloud_init.user_data" and value:
+            try:
+                return Found("cmdline", base64.b64decode(value, validate=True))
+            except (binascii.Error, ValueError):
+                raise DatasourceError("rancher.cloud_init.user_data: not valid base64") from None
+    return None
+
+
+def cloud_config_url(cmdline: str) -> str | None:
+    """`cloud-config-url=` from the kernel command line."""
+    for key, value in parse_cmdline_words(cmdline):
+        if key == "cloud-config-url" and value:
+            return value
+    return None
+
+
+def read_url(url: str) -> Found | None:
+    data = fetch_url(url)
+    return Found(f"url:{url}", data) if data is not None else None
+
+
+def read_ec2(base: str) -> Found | None:
+    """The EC2 metadata service layout under `base` (…/latest)."""
+    base = base.rstrip("/")
+    instance = fetch_url(f"{base}/meta-data/instance-id")
+    if instance is None:
+        return None
+    hostname = fetch_url(f"{base}/meta-data/local-hostname") or fetch_url(f"{base}/meta-data/hostname") or b""
+    keys = []
+    for line in (fetch_url(f"{base}/meta-data/public-keys/") or b"").decode().splitlines():
+        index = line.split("=", 1)[0].strip()
+        key = fetch_url(f"{base}/meta-data/public-keys/{index}/openssh-key") if index else None
+        if key:
+            keys.append(key.decode().strip())
+    meta = MetaData(instance.decode().strip(), hostname.decode().strip(), keys)
+    return Found(f"ec2:{base}", fetch_url(f"{base}/user-data") or b"", meta)
+
+
+def read_file(path: str) -> Found | None:
+    p = Path(path)
+    return Found(f"file:{path}", p.read_bytes()) if p.is_file() else None
+
+
+def make(spec: str, cmdline: str = "") -> Datasource:
+    """The datasource a config spec names; ConfigError for an unknown one."""
+    kind, _, arg = spec.partition(":")
+    if kind == "configdrive":
+        return Datasource(spec, False, _labelled("config-2", read_configdrive, arg))
+    if kind == "nocloud":
+        return Datasource(spec, False, _labelled("cidata", read_nocloud, arg))
+    if kind == "file" and arg:
+        return Datasource(spec, False, lambda: read_file(arg))
+    if kind in ("url", "http", "https") and (arg or kind != "url"):
+        url = spec if kind != "url" else arg
+        return Datasource(spec, True, lambda: read_url(url))
+    if kind == "ec2":
+        return Datasource(spec, True, lambda: read_ec2(arg or EC2_BASE))
+    if kind == "cmdline":
+        return Datasource(spec, False, lambda: read_cmdline(cmdline))
+    raise ConfigError(f"rancher.cloud_init.datasources: unknown datasource {spec!r} "
+                      "(configdrive, nocloud, cmdline, url:URL, ec2, file:PATH)")
+
+
+def configured(specs: list[str], cmdline: str = "") -> list[Datasource]:
+    """Datasources from config, plus `cloud-config-url=` from the command line as a network one."""
+    out: list[Datasource] = []
+    for spec in specs or []:
+        try:
+            out.append(make(str(spec), cmdline))
+        except ConfigError as e:
+            log.error("cloud-init: %s", e)
+    url = cloud_config_url(cmdline)
+    if url:
+        out.append(make(f"url:{url}"))
+    return out
