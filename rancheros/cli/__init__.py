@@ -24,6 +24,7 @@ SUBCOMMANDS: dict[str, str] = {
     "env": "rancheros.cli.env_cmd:env",
     "tls": "rancheros.cli.tls_cmd:tls",
     "engine": "rancheros.cli.engine_cmd:engine",
+    "cloud-init": "rancheros.cli.cloudinit_cmd:cloud_init",
     "network": "rancheros.cli.network_cmd:network",
     "docker": "rancheros.cli.docker_cmd:docker",
     "console-run": "rancheros.cli.console_cmd:run",
