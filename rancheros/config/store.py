@@ -10,7 +10,6 @@ import contextlib
 import fcntl
 import logging
 import os
-import secrets
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -33,7 +32,7 @@ def _fail(what: str, path: os.PathLike, e: OSError) -> StoreError:
 def write_atomic(path: os.PathLike, data: bytes, mode: int = LOCAL_MODE) -> None:
     """Replace `path` with `data` all-or-nothing: temp file, fsync, rename, fsync of the directory."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}.{secrets.token_hex(4)}")
+    tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}.{os.urandom(4).hex()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
         try:
