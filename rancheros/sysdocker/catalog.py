@@ -1,0 +1,82 @@
+"""The service catalog (rancheros/config/catalog/*.yml) and which services a config enables.
+
+A catalog file is Compose-like: top-level service definitions, plus an
+`x-rancheros` mapping (kind: service|addon|console, description). A console
+file defines a service named `console`, which replaces the default one.
+"""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from rancheros.errors import ServiceError
+
+CATALOG_DIR = Path(__file__).resolve().parent.parent / "config" / "catalog"
+KINDS = ("service", "addon", "console")
+
+
+@dataclass
+class CatalogEntry:
+    """One catalog file: the services it brings and what it is for."""
+
+    name: str
+    kind: str
+    description: str
+    services: dict[str, dict] = field(default_factory=dict)
+
+
+def parse_entry(name: str, doc: dict) -> CatalogEntry:
+    """Validate one catalog document; ServiceError names the file's problem."""
+    if not isinstance(doc, dict):
+        raise ServiceError(f"catalog {name}: must be a mapping of services")
+    meta = doc.get("x-rancheros") or {}
+    kind = meta.get("kind", "service")
+    if kind not in KINDS:
+        raise ServiceError(f"catalog {name}: x-rancheros.kind {kind!r} is not one of {', '.join(KINDS)}")
+    services = {k: v for k, v in doc.items() if not str(k).startswith("x-")}
+    if not services:
+        raise ServiceError(f"catalog {name}: defines no service")
+    if kind == "console" and "console" not in services:
+        raise ServiceError(f"catalog {name}: a console must define the service 'console'")
+    return CatalogEntry(name, kind, str(meta.get("description", "")), services)
+
+
+def load_catalog(directory: Path = CATALOG_DIR) -> dict[str, CatalogEntry]:
+    """Every *.yml under `directory`, by file name without the extension."""
+    out: dict[str, CatalogEntry] = {}
+    for path in sorted(Path(directory).glob("*.yml")):
+        try:
+            doc = yaml.safe_load(path.read_text())
+        except (OSError, yaml.YAMLError) as e:
+            raise ServiceError(f"catalog file {path}: {e}") from e
+        out[path.stem] = parse_entry(path.stem, doc)
+    return out
+
+
+def included_names(doc: dict) -> list[str]:
+    """Catalog entries the config turns on: services_include NAME: true, and a non-default console."""
+    rancher = doc.get("rancher") or {}
+    names = [str(n) for n, on in (rancher.get("services_include") or {}).items() if on is True or
+             str(on).lower() == "true"]
+    console = rancher.get("console") or "default"
+    if console != "default" and console not in names:
+        names.append(str(console))
+    return names
+
+
+def enabled_specs(doc: dict, catalog: dict[str, CatalogEntry]) -> tuple[dict[str, dict], list[str]]:
+    """(service name -> definition, problems): rancher.services overlaid by the enabled catalog entries."""
+    specs = copy.deepcopy((doc.get("rancher") or {}).get("services") or {})
+    problems = []
+    for name in included_names(doc):
+        entry = catalog.get(name)
+        if entry is None:
+            problems.append(f"services_include names {name}, which is not in the catalog "
+                            f"(known: {', '.join(sorted(catalog)) or 'none'})")
+            continue
+        specs.update(copy.deepcopy(entry.services))
+    return specs, problems

@@ -1,0 +1,302 @@
+"""The service engine: make system Docker's containers match the enabled services of the config.
+
+`up` reconciles (create missing, recreate changed, keep unchanged, remove
+disabled) in dependency order; `stop_all` stops in reverse order. One failing
+service is logged with its reason and never stops the others.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterator
+
+import docker
+from docker.errors import APIError, DockerException, ImageNotFound, NotFound
+from docker.utils import parse_repository_tag
+
+from rancheros.errors import ServiceError
+from rancheros.sysdocker.catalog import CatalogEntry, enabled_specs, load_catalog
+from rancheros.sysdocker.order import Graph, build_graph
+from rancheros.sysdocker.scheduler import run_graph
+from rancheros.sysdocker.service import (LABEL_BEFORE, LABEL_HASH, LABEL_SERVICE, Service, create_args,
+                                         parse_services)
+
+# Set by the engine on each container: the services it starts after (for stopping in reverse order).
+LABEL_REQUIRES = "io.rancher.os.requires"
+
+log = logging.getLogger(__name__)
+
+# What happened to one service during `up`.
+UNCHANGED, STARTED, CREATED, RECREATED = "unchanged", "started", "created", "recreated"
+
+
+@dataclass
+class UpReport:
+    """Outcome of one `up`: service name -> action, failures with reasons, graph problems."""
+
+    actions: dict[str, str] = field(default_factory=dict)
+    failed: dict[str, str] = field(default_factory=dict)
+    removed: list[str] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.problems
+
+
+@dataclass
+class ServiceState:
+    """A service's container as `ros service ps` shows it."""
+
+    name: str
+    image: str
+    state: str  # running, exited, created, ...
+    status: str
+    exit_code: int | None
+    id: str
+
+
+def _docker_reason(e: BaseException) -> str:
+    if isinstance(e, APIError):
+        return str(e.explanation or e)
+    return str(e) or type(e).__name__
+
+
+class Engine:
+    """Runs the services of `doc` on system Docker through `client` (a docker.DockerClient)."""
+
+    def __init__(self, client: docker.DockerClient, doc: dict, reload: Callable[[], dict] | None = None,
+                 catalog: dict[str, CatalogEntry] | None = None, workers: int = 4,
+                 oneshot_timeout: float = 600, pull: bool = True):
+        self.client = client
+        self.api = client.api
+        self.doc = doc
+        self._reload = reload
+        self.catalog = load_catalog() if catalog is None else catalog
+        self.workers = workers
+        self.oneshot_timeout = oneshot_timeout
+        self.pull = pull
+        self._lock = threading.Lock()
+
+    # --- what the config wants ------------------------------------------
+    def definitions(self) -> tuple[dict[str, Service], dict[str, str], list[str]]:
+        """(enabled services, {name: definition error}, catalog problems) of the current doc."""
+        specs, problems = enabled_specs(self.doc, self.catalog)
+        services, errors = parse_services(specs)
+        return services, errors, problems
+
+    @staticmethod
+    def graph_of(services: dict[str, Service]) -> Graph:
+        return build_graph({n: s.requires for n, s in services.items()},
+                           {n: s.before for n, s in services.items()})
+
+    # --- up / reconcile -----------------------------------------------------
+    def up(self, names: list[str] | None = None) -> UpReport:
+        """Reconcile all enabled services (or just `names`) with their containers, in order."""
+        report = UpReport()
+        services, errors, problems = self.definitions()
+        report.problems += problems
+        for name, err in errors.items():
+            report.failed[name] = err
+            log.error("%s", err)
+        if names:
+            unknown = [n for n in names if n not in services and n not in errors]
+            if unknown:
+                raise ServiceError(f"no such service: {', '.join(unknown)} "
+                                   f"(enabled: {', '.join(sorted(services)) or 'none'})")
+        else:
+            report.removed = self._remove_disabled(set(services) | set(errors))
+        graph = self.graph_of(services)
+        report.problems += graph.problems
+        for p in graph.problems:
+            log.warning("%s", p)
+        state = {"services": services}
+
+        def action(name: str) -> str:
+            return self._up_one(state["services"][name])
+
+        def on_done(name: str, result) -> Graph | None:
+            if isinstance(result, BaseException):
+                report.failed[name] = _docker_reason(result)
+                log.error("service %s: %s", name, report.failed[name])
+                return None
+            report.actions[name] = result
+            svc = state["services"][name]
+            if svc.reloadconfig and self._reload is not None and result != UNCHANGED:
+                return self._reload_graph(state, report)
+            return None
+
+        run_graph(graph, action, scope=names, workers=self.workers, on_done=on_done)
+        return report
+
+    def _reload_graph(self, state: dict, report: UpReport) -> Graph:
+        """Re-read the config after a reloadconfig service ran; later services use the new definitions."""
+        self.doc = self._reload()
+        services, errors, problems = self.definitions()
+        for name, err in errors.items():
+            report.failed.setdefault(name, err)
+        report.problems += [p for p in problems if p not in report.problems]
+        state["services"] = services
+        log.info("config reloaded: %d services enabled", len(services))
+        return self.graph_of(services)
+
+    def _up_one(self, svc: Service) -> str:
+        """Bring one service to its definition; returns the action taken, raises with the reason."""
+        want = svc.definition_hash()
+        existing = self._inspect(svc.name)
+        action = CREATED
+        if existing is not None:
+            labels = existing["Config"].get("Labels") or {}
+            if labels.get(LABEL_HASH) == want:
+                if svc.createonly or existing["State"]["Running"]:
+                    return UNCHANGED
+                self._start(svc, existing["Id"])
+                return STARTED
+            log.info("service %s: definition changed, recreating", svc.name)
+            self.api.remove_container(existing["Id"], force=True, v=False)
+            action = RECREATED
+        self._ensure_image(svc.image)
+        args = create_args(svc, {LABEL_SERVICE: svc.name, LABEL_HASH: want,
+                                LABEL_REQUIRES: ",".join(svc.requires)})
+        host_config = self.api.create_host_config(**args.host)
+        cid = self.api.create_container(host_config=host_config, **args.container)["Id"]
+        if svc.createonly:
+            log.info("service %s: created", svc.name)
+            return action
+        self._start(svc, cid)
+        return action
+
+    def _start(self, svc: Service, cid: str) -> None:
+        t0 = time.monotonic()
+        self.api.start(cid)
+        if svc.detach:
+            log.info("service %s: started", svc.name)
+            return
+        try:
+            status = self.api.wait(cid, timeout=self.oneshot_timeout)["StatusCode"]
+        except Exception as e:  # requests' read timeout
+            raise ServiceError(f"one-shot service {svc.name} still running after "
+                               f"{self.oneshot_timeout:.0f}s: {_docker_reason(e)}") from e
+        if status != 0:
+            tail = self.api.logs(cid, tail=5).decode(errors="replace").strip()
+            raise ServiceError(f"one-shot service {svc.name} exited with status {status}"
+                               f"{': ' + tail if tail else ''}")
+        log.info("service %s: ran to completion in %.2fs", svc.name, time.monotonic() - t0)
+
+    def _ensure_image(self, image: str) -> None:
+        """Have `image` locally: pull it from the configured registry if missing; ServiceError if that fails."""
+        try:
+            self.api.inspect_image(image)
+            return
+        except ImageNotFound:
+            pass
+        if not self.pull:
+            raise ServiceError(f"image {image} is not present in system Docker (pulling disabled)")
+        registry = ((self.doc.get("rancher") or {}).get("system_docker") or {}).get("registry") or ""
+        source = f"{registry.rstrip('/')}/{image}" if registry else image
+        repo, tag = parse_repository_tag(source)
+        log.info("pulling %s", source)
+        try:
+            self.api.pull(repo, tag=tag or "latest")
+            if source != image:
+                target_repo, target_tag = parse_repository_tag(image)
+                self.api.tag(source if tag else f"{source}:latest", target_repo, target_tag or "latest")
+        except DockerException as e:
+            raise ServiceError(f"image {image} is not present and pulling {source} failed: "
+                               f"{_docker_reason(e)}") from e
+
+    def _inspect(self, name: str) -> dict | None:
+        try:
+            return self.api.inspect_container(name)
+        except NotFound:
+            return None
+
+    def _managed(self) -> list[dict]:
+        """Every container the engine created (summary dicts of the list API)."""
+        return self.api.containers(all=True, filters={"label": LABEL_SERVICE})
+
+    def _remove_disabled(self, enabled: set[str]) -> list[str]:
+        removed = []
+        for c in self._managed():
+            name = c["Labels"].get(LABEL_SERVICE)
+            if name not in enabled:
+                log.info("service %s: no longer enabled, removing", name)
+                self.api.remove_container(c["Id"], force=True)
+                removed.append(name)
+        return sorted(removed)
+
+    # --- stop / restart -----------------------------------------------------
+    def _running_graph(self) -> tuple[Graph, dict[str, dict]]:
+        """Graph of the existing managed containers from their own labels (works even after a config change)."""
+        containers = {c["Labels"][LABEL_SERVICE]: c for c in self._managed()}
+        requires, before = {}, {}
+        for name, c in containers.items():
+            labels = c["Labels"]
+            deps = [d.strip() for d in labels.get(LABEL_REQUIRES, "").split(",") if d.strip()]
+            requires[name] = [d for d in deps if d in containers]
+            before[name] = [d.strip() for d in labels.get(LABEL_BEFORE, "").split(",")
+                            if d.strip() in containers]
+        return build_graph(requires, before), containers
+
+    def stop(self, names: list[str] | None = None, timeout: int = 10) -> dict[str, str]:
+        """Stop running services (all, or `names`) in reverse dependency order; returns name -> error."""
+        graph, containers = self._running_graph()
+        if names:
+            unknown = [n for n in names if n not in containers]
+            if unknown:
+                raise ServiceError(f"no container for service: {', '.join(unknown)}")
+        errors: dict[str, str] = {}
+
+        def action(name: str) -> None:
+            if containers[name]["State"] == "running":
+                log.info("service %s: stopping", name)
+                self.api.stop(containers[name]["Id"], timeout=timeout)
+
+        rev = graph.reversed()
+        results = run_graph(rev, action, scope=names, workers=self.workers)
+        # Services in a cycle were never scheduled: they must still stop.
+        for name in sorted(set(names or containers) - set(results)):
+            try:
+                action(name)
+            except DockerException as e:
+                errors[name] = _docker_reason(e)
+        for name, r in results.items():
+            if isinstance(r, BaseException):
+                errors[name] = _docker_reason(r)
+                log.error("service %s: stop failed: %s", name, errors[name])
+        return errors
+
+    def stop_all(self, timeout_each: int = 10) -> dict[str, str]:
+        """Stop every service, dependants before their dependencies (shutdown)."""
+        return self.stop(None, timeout=timeout_each)
+
+    def restart(self, names: list[str], timeout: int = 10) -> None:
+        """Restart the named services' containers in dependency order."""
+        graph, containers = self._running_graph()
+        unknown = [n for n in names if n not in containers]
+        if unknown:
+            raise ServiceError(f"no container for service: {', '.join(unknown)} (run `ros service up` first)")
+        for name in [n for n in graph.order() if n in names] + [n for n in names if n in graph.blocked]:
+            log.info("service %s: restarting", name)
+            self.api.restart(containers[name]["Id"], timeout=timeout)
+
+    # --- inspection -----------------------------------------------------------
+    def ps(self) -> list[ServiceState]:
+        """The engine's containers, sorted by name."""
+        out = []
+        for c in self._managed():
+            exit_code = None
+            if c["State"] == "exited":
+                exit_code = self.api.inspect_container(c["Id"])["State"]["ExitCode"]
+            out.append(ServiceState(c["Labels"][LABEL_SERVICE], c["Image"], c["State"], c["Status"],
+                                    exit_code, c["Id"][:12]))
+        return sorted(out, key=lambda s: s.name)
+
+    def logs(self, name: str, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
+        """The service container's output, streamed (follow keeps it open)."""
+        if self._inspect(name) is None:
+            raise ServiceError(f"no container for service {name}")
+        return self.api.logs(name, stream=True, follow=follow, tail=tail)

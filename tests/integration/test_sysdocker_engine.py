@@ -1,0 +1,224 @@
+"""The service engine against the session's real system dockerd, with busybox services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from pathlib import Path
+
+import pytest
+
+from rancheros.sysdocker.engine import CREATED, RECREATED, STARTED, UNCHANGED, Engine
+
+pytestmark = pytest.mark.integration
+
+
+
+def write_stamp(path: str) -> str:
+    """Shell that writes the host-wide uptime clock (10 ms resolution, same in every container) to path."""
+    return f"read -r t _ < /proc/uptime; echo $t > {path}"
+
+
+def svc(image: str, script: str, **kw) -> dict:
+    """A busybox service running `script` with no network, plus Compose keys in kw."""
+    labels = kw.pop("labels", {})
+    return {"image": image, "command": ["sh", "-c", script], "network_mode": "none",
+            "labels": {"io.rancher.os.scope": "system", **labels}, **kw}
+
+
+def doc_of(services: dict, **rancher) -> dict:
+    return {"rancher": {"services": services, **rancher}}
+
+
+def engine(client, services: dict, **kw) -> Engine:
+    return Engine(client, doc_of(services), catalog={}, workers=4, **kw)
+
+
+@pytest.fixture
+def clean(system_docker):
+    """Each test starts and ends with no containers in system Docker."""
+    def wipe():
+        for c in system_docker.containers.list(all=True):
+            c.remove(force=True)
+    wipe()
+    yield
+    wipe()
+
+
+def info(client, name: str) -> dict:
+    return client.api.inspect_container(name)
+
+
+def stamp(data: Path, name: str) -> float:
+    return float((data / name).read_text().split()[0])
+
+
+def test_order_oneshots_createonly_volumes_from(system_docker, busybox_image, clean, tmp_path):
+    img = busybox_image
+    def write(n: str) -> str:
+        return write_stamp(f"/data/{n}")
+    services = {
+        "vols": svc(img, "true", volumes=[f"{tmp_path}:/data"], labels={"io.rancher.os.createonly": "true"}),
+        "zero": svc(img, f"sleep 0.3; {write('zero')}", volumes_from=["vols"],
+                    labels={"io.rancher.os.detach": "false", "io.rancher.os.before": "first"}),
+        "first": svc(img, f"sleep 0.3; {write('first')}", volumes_from=["vols"],
+                     labels={"io.rancher.os.detach": "false"}),
+        "second": svc(img, f"sleep 0.2; {write('second')}", volumes_from=["vols"],
+                      labels={"io.rancher.os.after": "first", "io.rancher.os.detach": "false"}),
+        "third": svc(img, f"{write('third')}; exec sleep 1000", volumes_from=["vols"], depends_on=["second"]),
+        "fourth": svc(img, f"{write('fourth')}; exec sleep 1000", volumes_from=["vols"],
+                      labels={"io.rancher.os.after": "third"}),
+        "bad": svc(img, "echo broken config >&2; exit 3", labels={"io.rancher.os.detach": "false"}),
+        "after-bad": svc(img, "exec sleep 1000", labels={"io.rancher.os.after": "bad"}),
+    }
+    report = engine(system_docker, services).up()
+
+    assert report.problems == []
+    assert set(report.failed) == {"bad"}
+    assert "exited with status 3" in report.failed["bad"] and "broken config" in report.failed["bad"]
+    assert report.actions == {n: CREATED for n in services if n != "bad"}
+    # One-shots ran to completion, in order, before their dependants started.
+    assert stamp(tmp_path, "zero") < stamp(tmp_path, "first") < stamp(tmp_path, "second") < stamp(tmp_path, "third")
+    for n in ("zero", "first", "second"):
+        state = info(system_docker, n)["State"]
+        assert (state["Status"], state["ExitCode"]) == ("exited", 0)
+    assert info(system_docker, "third")["State"]["StartedAt"] < info(system_docker, "fourth")["State"]["StartedAt"]
+    # createonly: created, never started; its volume reached the others through volumes_from.
+    vols = info(system_docker, "vols")["State"]
+    assert vols["Status"] == "created" and vols["StartedAt"].startswith("0001-")
+    assert (tmp_path / "fourth").exists()
+    # A failed one-shot is reported, and its dependant still started.
+    assert info(system_docker, "after-bad")["State"]["Running"]
+
+
+def test_reconcile_recreates_only_the_changed_service(system_docker, busybox_image, clean):
+    services = {n: svc(busybox_image, f"echo {n}; exec sleep 1000") for n in ("alpha", "beta", "gamma")}
+    services["beta"]["labels"]["io.rancher.os.after"] = "alpha"
+    assert engine(system_docker, services).up().actions == {n: CREATED for n in services}
+    ids = {n: info(system_docker, n)["Id"] for n in services}
+
+    again = engine(system_docker, services).up()
+    assert again.actions == {n: UNCHANGED for n in services} and again.ok
+    assert {n: info(system_docker, n)["Id"] for n in services} == ids
+
+    services["beta"]["environment"] = {"CHANGED": "1"}
+    changed = engine(system_docker, services).up()
+    assert changed.actions == {"alpha": UNCHANGED, "beta": RECREATED, "gamma": UNCHANGED}
+    new_ids = {n: info(system_docker, n)["Id"] for n in services}
+    assert new_ids["beta"] != ids["beta"]
+    assert {n: new_ids[n] for n in ("alpha", "gamma")} == {n: ids[n] for n in ("alpha", "gamma")}
+    assert "CHANGED=1" in info(system_docker, "beta")["Config"]["Env"]
+    assert all(info(system_docker, n)["State"]["Running"] for n in services)
+
+    # A stopped, unchanged service is started again; a disabled one is removed.
+    system_docker.api.stop("gamma", timeout=1)
+    del services["alpha"]
+    services["beta"]["labels"].pop("io.rancher.os.after")
+    last = engine(system_docker, services).up()
+    assert last.removed == ["alpha"]
+    assert last.actions == {"beta": RECREATED, "gamma": STARTED}
+    assert {c.name for c in system_docker.containers.list(all=True)} == {"beta", "gamma"}
+
+
+def test_restart_policy_restarts_a_killed_service(system_docker, busybox_image, clean):
+    services = {"crashy": svc(busybox_image, "exec sleep 1000", restart="always")}
+    engine(system_docker, services).up()
+    before = info(system_docker, "crashy")
+    os.kill(before["State"]["Pid"], signal.SIGKILL)  # a crash, not a `docker stop`
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        now = info(system_docker, "crashy")
+        if now["RestartCount"] >= 1 and now["State"]["Running"] and now["State"]["Pid"] != before["State"]["Pid"]:
+            break
+        time.sleep(0.1)
+    else:
+        pytest.fail(f"crashy was not restarted by Docker: {now['State']}")
+    assert now["Id"] == before["Id"]
+
+
+def test_stop_all_in_reverse_dependency_order(system_docker, busybox_image, clean, tmp_path):
+    def stopper(name: str, **kw) -> dict:
+        script = (f"trap '{write_stamp(f'/data/stop-{name}')}; exit 0' TERM; "
+                  f"while true; do sleep 0.05; done")
+        return svc(busybox_image, script, volumes=[f"{tmp_path}:/data"], **kw)
+    services = {
+        "base": stopper("base"),
+        "middle": stopper("middle", labels={"io.rancher.os.after": "base"}),
+        "top": stopper("top", depends_on=["middle"]),
+    }
+    eng = engine(system_docker, services)
+    eng.up()
+    assert eng.stop_all(timeout_each=10) == {}
+    ts = [stamp(tmp_path, f"stop-{n}") for n in ("top", "middle", "base")]
+    assert ts == sorted(ts)
+    finished = [info(system_docker, n)["State"]["FinishedAt"] for n in ("top", "middle", "base")]
+    assert finished[0] < finished[1] < finished[2]
+    assert all(info(system_docker, n)["State"]["ExitCode"] == 0 for n in services)  # stopped by TERM, not KILL
+
+
+def test_cycle_is_reported_and_the_rest_start(system_docker, busybox_image, clean):
+    run = "exec sleep 1000"
+    services = {
+        "x": svc(busybox_image, run, labels={"io.rancher.os.after": "y"}),
+        "y": svc(busybox_image, run, labels={"io.rancher.os.after": "x"}),
+        "needs-x": svc(busybox_image, run, depends_on=["x"]),
+        "free": svc(busybox_image, run, labels={"io.rancher.os.after": "ghost"}),
+    }
+    report = engine(system_docker, services).up()
+    text = "\n".join(report.problems)
+    assert "dependency cycle: x -> y -> x" in text
+    assert "needs-x" in text and "ghost" in text
+    assert report.actions == {"free": CREATED}
+    assert [c.name for c in system_docker.containers.list(all=True)] == ["free"]
+
+
+def test_missing_image_does_not_block_the_others(system_docker, busybox_image, clean):
+    run = "exec sleep 1000"
+    services = {
+        "ghostly": svc("127.0.0.1:9/ros-missing:v1", run),  # nothing listens on port 9: pull fails fast
+        "after-ghost": svc(busybox_image, run, labels={"io.rancher.os.after": "ghostly"}),
+        "loner": svc(busybox_image, run),
+    }
+    eng = engine(system_docker, services)
+    report = eng.up()
+    assert set(report.failed) == {"ghostly"}
+    assert "127.0.0.1:9/ros-missing:v1" in report.failed["ghostly"]
+    assert report.actions == {"after-ghost": CREATED, "loner": CREATED}
+    # Retried on the next up (still failing), the others untouched.
+    again = eng.up()
+    assert set(again.failed) == {"ghostly"} and again.actions == {"after-ghost": UNCHANGED, "loner": UNCHANGED}
+
+
+def test_reloadconfig_reads_the_new_config_before_later_services(system_docker, busybox_image, clean):
+    run = "exec sleep 1000"
+    first = {"cloud": svc(busybox_image, "true", labels={"io.rancher.os.detach": "false",
+                                                         "io.rancher.os.reloadconfig": "true"}),
+             "console": svc(busybox_image, run, labels={"io.rancher.os.after": "cloud"})}
+    reloaded = {**first,
+                "console": svc(busybox_image, run, environment={"FROM": "user-data"},
+                               labels={"io.rancher.os.after": "cloud"}),
+                "extra": svc(busybox_image, run, labels={"io.rancher.os.after": "cloud"})}
+    calls = []
+
+    def reload() -> dict:
+        calls.append(1)
+        return doc_of(reloaded)
+    report = Engine(system_docker, doc_of(first), reload=reload, catalog={}).up()
+    assert calls == [1]
+    assert report.actions == {"cloud": CREATED, "console": CREATED, "extra": CREATED}
+    assert "FROM=user-data" in info(system_docker, "console")["Config"]["Env"]
+
+
+def test_stop_restart_logs_ps(system_docker, busybox_image, clean):
+    services = {"talker": svc(busybox_image, "echo hello-from-talker; exec sleep 1000"),
+                "quiet": svc(busybox_image, "exec sleep 1000", labels={"io.rancher.os.after": "talker"})}
+    eng = engine(system_docker, services)
+    eng.up()
+    assert b"hello-from-talker" in b"".join(eng.logs("talker"))
+    started = info(system_docker, "talker")["State"]["StartedAt"]
+    eng.restart(["talker"], timeout=1)
+    assert info(system_docker, "talker")["State"]["StartedAt"] > started
+    assert eng.stop(["quiet"], timeout=1) == {}
+    states = {s.name: s.state for s in eng.ps()}
+    assert states == {"talker": "running", "quiet": "exited"}
