@@ -1,8 +1,9 @@
 """The service catalog (rancheros/config/catalog/*.yml) and which services a config enables.
 
-A catalog file is Compose-like: top-level service definitions, plus an
-`x-rancheros` mapping (kind: service|addon|console, description). A console
-file defines a service named `console`, which replaces the default one.
+A catalog file holds `kind` (service|addon|console), `description` and
+`services` (Compose-subset definitions; rancheros.config.service_images reads
+the same key for `ros config images`). A console defines a service named
+`console`, which replaces the default one.
 """
 
 from __future__ import annotations
@@ -33,16 +34,15 @@ def parse_entry(name: str, doc: dict) -> CatalogEntry:
     """Validate one catalog document; ServiceError names the file's problem."""
     if not isinstance(doc, dict):
         raise ServiceError(f"catalog {name}: must be a mapping of services")
-    meta = doc.get("x-rancheros") or {}
-    kind = meta.get("kind", "service")
+    kind = doc.get("kind", "service")
     if kind not in KINDS:
-        raise ServiceError(f"catalog {name}: x-rancheros.kind {kind!r} is not one of {', '.join(KINDS)}")
-    services = {k: v for k, v in doc.items() if not str(k).startswith("x-")}
-    if not services:
-        raise ServiceError(f"catalog {name}: defines no service")
+        raise ServiceError(f"catalog {name}: kind {kind!r} is not one of {', '.join(KINDS)}")
+    services = doc.get("services")
+    if not isinstance(services, dict) or not services:
+        raise ServiceError(f"catalog {name}: `services` must map at least one service name to its definition")
     if kind == "console" and "console" not in services:
         raise ServiceError(f"catalog {name}: a console must define the service 'console'")
-    return CatalogEntry(name, kind, str(meta.get("description", "")), services)
+    return CatalogEntry(name, kind, str(doc.get("description", "")), services)
 
 
 def load_catalog(directory: Path = CATALOG_DIR) -> dict[str, CatalogEntry]:

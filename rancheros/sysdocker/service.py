@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from dataclasses import dataclass, field
 
 from rancheros.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 LABEL_SCOPE = "io.rancher.os.scope"
 LABEL_AFTER = "io.rancher.os.after"
@@ -33,8 +36,13 @@ _KEYS: dict[str, tuple[type, ...]] = {
     "devices": (list,), "restart": (str,), "tty": (bool,), "stdin_open": (bool,),
     "read_only": (bool,), "tmpfs": (list, dict, str), "ulimits": (dict,), "security_opt": (list,),
     "depends_on": (list, dict), "working_dir": (str,), "user": (str, int), "hostname": (str,),
-    "stop_signal": (str,), "shm_size": (str, int), "dns": (list, str), "extra_hosts": (list,),
+    "stop_signal": (str,), "shm_size": (str, int), "dns": (list, str), "extra_hosts": (list, dict),
+    "domainname": (str,), "dns_search": (list, str), "mem_limit": (str, int), "log_driver": (str,),
+    "log_opt": (dict,),
 }
+# Accepted for Compose compatibility, without effect on a system container (named after its service,
+# mostly on the host network): logged once per parse.
+_IGNORED = ("container_name", "ports", "healthcheck", "logging")
 
 
 def _csv(value: str | None) -> list[str]:
@@ -99,6 +107,11 @@ class Service:
     shm_size: str | int | None = None
     dns: list[str] = field(default_factory=list)
     extra_hosts: list[str] = field(default_factory=list)
+    domainname: str | None = None
+    dns_search: list[str] = field(default_factory=list)
+    mem_limit: str | int | None = None
+    log_driver: str | None = None
+    log_opt: dict[str, str] = field(default_factory=dict)
 
     # --- RancherOS labels -------------------------------------------------
     @property
@@ -141,6 +154,10 @@ def parse_service(name: str, spec: dict) -> Service:
     """Validate and normalise one Compose-subset definition; ServiceError names the bad key."""
     if not isinstance(spec, dict):
         raise ServiceError(f"service {name}: definition must be a mapping, got {type(spec).__name__}")
+    ignored = sorted(k for k in spec if k in _IGNORED)
+    if ignored:
+        log.warning("service %s: ignoring %s", name, ", ".join(ignored))
+        spec = {k: v for k, v in spec.items() if k not in _IGNORED}
     unknown = sorted(k for k in spec if k not in _KEYS)
     if unknown:
         raise ServiceError(f"service {name}: unsupported key(s) {', '.join(unknown)} "
@@ -166,6 +183,12 @@ def parse_service(name: str, spec: dict) -> Service:
     deps = s.pop("depends_on", [])
     deps = list(deps) if isinstance(deps, (list, dict)) else []
     dns = s.pop("dns", [])
+    if "log_opt" in s:
+        s["log_opt"] = _stringify(s["log_opt"], "log_opt", name)
+    dns_search = s.pop("dns_search", [])
+    hosts = s.pop("extra_hosts", [])
+    if isinstance(hosts, dict):
+        hosts = [f"{h}:{ip}" for h, ip in hosts.items()]
     restart = s.get("restart", "no")
     if restart.split(":")[0] not in RESTART_POLICIES:
         raise ServiceError(f"service {name}: restart {restart!r} is not one of {', '.join(RESTART_POLICIES)}"
@@ -184,6 +207,7 @@ def parse_service(name: str, spec: dict) -> Service:
             raise ServiceError(f"service {name}: ulimits.{uname} must be an int or {{soft, hard}}")
     return Service(name=name, labels=labels, environment=env, network_mode=net, tmpfs=tmpfs,
                    depends_on=[str(d) for d in deps], dns=[dns] if isinstance(dns, str) else dns,
+                   dns_search=[dns_search] if isinstance(dns_search, str) else dns_search, extra_hosts=hosts,
                    ulimits=norm_ulimits, **s)
 
 
@@ -252,6 +276,9 @@ def create_args(svc: Service, extra_labels: dict[str, str] | None = None) -> Cre
         "shm_size": svc.shm_size,
         "dns": svc.dns or None,
         "extra_hosts": svc.extra_hosts or None,
+        "dns_search": svc.dns_search or None,
+        "mem_limit": svc.mem_limit,
+        "log_config": {"Type": svc.log_driver, "Config": svc.log_opt} if svc.log_driver else None,
     }
     container: dict = {
         "image": svc.image,
@@ -266,6 +293,7 @@ def create_args(svc: Service, extra_labels: dict[str, str] | None = None) -> Cre
         "working_dir": svc.working_dir,
         "user": str(svc.user) if svc.user is not None else None,
         "hostname": svc.hostname,
+        "domainname": svc.domainname,
         "stop_signal": svc.stop_signal,
     }
     return CreateArgs(container={k: v for k, v in container.items() if v is not None},
