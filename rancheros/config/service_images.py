@@ -1,40 +1,27 @@
-"""Which images a config needs: those of its system services and of the enabled catalog services."""
+"""Which images a config needs: those of its system services and of the enabled catalog entries.
+
+Which services a config enables is the service engine's rule
+(`rancheros.sysdocker.catalog`); it is reused here, not restated.
+"""
 
 import logging
 from pathlib import Path
 
 from rancheros.config.paths import PACKAGE_DIR
-from rancheros.config.yamlio import parse_mapping
-from rancheros.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
 CATALOG_DIR = PACKAGE_DIR / "catalog"
 
 
-def catalog_services(name: str, catalog_dir: Path = CATALOG_DIR) -> dict:
-    """The service definitions of catalog entry NAME ({} when it has no file here)."""
-    path = catalog_dir / f"{name}.yml"
-    try:
-        doc = parse_mapping(path.read_text(encoding="utf-8"), str(path))
-    except FileNotFoundError:
-        return {}
-    except (OSError, ConfigError) as e:
-        log.error("catalog entry %s unreadable: %s", name, e)
-        return {}
-    services = doc.get("services", doc)
-    return services if isinstance(services, dict) else {}
-
-
 def enabled_services(doc: dict, catalog_dir: Path = CATALOG_DIR) -> dict:
-    """`rancher.services` plus the services of every `rancher.services_include.NAME: true`."""
-    rancher = doc.get("rancher") or {}
-    out = dict(rancher.get("services") or {})
-    for name, on in (rancher.get("services_include") or {}).items():
-        if on is True:
-            for svc, definition in catalog_services(str(name), catalog_dir).items():
-                out.setdefault(svc, definition)
-    return out
+    """`rancher.services` overlaid by the catalog entries the config turns on; unknown entries are logged."""
+    from rancheros.sysdocker.catalog import enabled_specs, load_catalog
+
+    specs, problems = enabled_specs(doc, load_catalog(catalog_dir))
+    for problem in problems:
+        log.warning("%s", problem)
+    return specs
 
 
 def images(doc: dict, catalog_dir: Path = CATALOG_DIR) -> list[str]:

@@ -214,8 +214,13 @@ def test_type_errors_agree_with_validate(doc):
     assert {(p.path, p.message) for p in type_errors(doc)} == expected
 
 
-def test_images_of_enabled_services(tmp_path):
-    (tmp_path / "extra.yml").write_text("extra:\n  image: me/extra:1\n")
-    doc = {"rancher": {"services": {"a": {"image": "x:1"}, "b": {"image": "x:1"}, "c": {"command": "y"}},
+def test_images_of_enabled_services_and_catalog_entries(tmp_path, caplog):
+    (tmp_path / "extra.yml").write_text("kind: service\nservices:\n  extra: {image: me/extra:1}\n")
+    (tmp_path / "fancy.yml").write_text("kind: console\nservices:\n  console: {image: me/fancy:2}\n")
+    doc = {"rancher": {"console": "fancy",
+                       "services": {"a": {"image": "x:1"}, "b": {"image": "x:1"}, "c": {"command": "y"},
+                                    "console": {"image": "default-console:1"}},
                        "services_include": {"extra": True, "off": False, "missing": True}}}
-    assert cfg.images(doc, tmp_path) == ["x:1", "me/extra:1"]
+    with caplog.at_level(logging.WARNING):
+        assert cfg.images(doc, tmp_path) == ["x:1", "me/fancy:2", "me/extra:1"]
+    assert any("missing" in r.getMessage() for r in caplog.records), "an unknown entry is reported"
