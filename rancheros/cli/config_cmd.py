@@ -66,7 +66,7 @@ def parse_cli_value(key: str, raw: str, as_json: bool = False) -> Any:
     return coerce_value(key, raw, parse_value(raw))
 
 
-@config.command("set")
+@config.command("set", context_settings={"ignore_unknown_options": True})
 @click.argument("key")
 @click.argument("value")
 @click.option("--json", "as_json", is_flag=True, help="VALUE is JSON instead of YAML.")

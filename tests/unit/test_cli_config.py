@@ -53,6 +53,9 @@ def test_set_get_unset_round_trip(run, config_paths):
     assert run("config", "get", "rancher.docker.tls").out == "true\n"
     assert run("config", "set", "--json", "rancher.environment", '{"A": "1", "B": "x y"}').code == 0
     assert run("config", "get", "rancher.environment.B").out == "x y\n"
+    assert run("config", "set", "rancher.docker.mtu", "-1").code == 0, "a negative number is a value"
+    assert run("config", "get", "rancher.docker.mtu").out == "-1\n"
+    assert run("config", "unset", "rancher.docker.mtu").code == 0
     assert run("config", "unset", "rancher.docker.tls").code == 0
     assert run("config", "get", "rancher.docker.tls").out == "false\n", "back to the default"
     local = parse_mapping(config_paths.local.read_text())
