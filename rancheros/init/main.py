@@ -17,6 +17,7 @@ import sys
 from typing import Callable
 
 from rancheros import log as boot_log
+from rancheros.init.console import open_console
 from rancheros.init.pid1 import Pid1, Pid1Config
 
 log = logging.getLogger(__name__)
@@ -39,19 +40,11 @@ def _load(spec: str) -> Callable[[], int | None]:
     return getattr(importlib.import_module(module), attr or "main")
 
 
-def _console(path: str | None):
-    """The console stream, line-buffered; stderr when it cannot be opened."""
-    try:
-        return open(path or "/dev/console", "w", buffering=1, errors="replace")
-    except OSError:
-        return sys.stderr
-
-
 def main(argv: list[str]) -> int:
     """Run as PID 1 (or, with --test-manager, as the init of a test's PID namespace). Never returns as PID 1."""
     args = _parse(argv)
     if args.test_manager:
-        boot_log.setup(_console(args.console or "/dev/stderr"))
+        boot_log.setup(open_console(args.console or "/dev/stderr"))
         log.info("init started (test mode, pid %d)", os.getpid())
         cfg = Pid1Config(manager=_load(args.test_manager), unmount=False)
         if args.stop_timeout is not None:

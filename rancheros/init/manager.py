@@ -1,0 +1,50 @@
+"""The boot manager: PID 1's one child that runs the system after the root switch.
+
+It reads the full config (the local layer is on the state disk now), sets the
+hostname and supervises system Docker and the services until PID 1 sends
+SIGTERM, then stops them in order and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Callable
+
+from rancheros import config
+from rancheros.config.paths import ConfigPaths
+from rancheros.init import hostname
+from rancheros.init.supervisor import Supervisor, install_stop_handler
+
+log = logging.getLogger(__name__)
+
+
+def local_stage_hook(paths: ConfigPaths) -> Callable[[dict], None] | None:
+    """rancheros.cloudinit.local_stage if that module provides it; its failure is one console line."""
+    try:
+        from rancheros.cloudinit import local_stage
+    except ImportError:
+        return None
+
+    def run(doc: dict) -> None:
+        try:
+            local_stage(paths, doc)
+        except Exception as e:  # another package's bug must not stop the boot
+            log.error("cloud-init local stage failed: %s", e)
+    return run
+
+
+def run() -> int:
+    """Entry point of the boot manager process."""
+    stop = threading.Event()
+    install_stop_handler(stop)
+    paths = ConfigPaths.from_env()
+
+    def reload() -> dict:
+        return config.load(paths)
+
+    doc = reload()
+    if config.get(doc, "rancher.debug") is True:
+        logging.getLogger("rancheros").setLevel(logging.DEBUG)
+    hostname.apply(doc)
+    return Supervisor(doc, reload, stop, local_stage=local_stage_hook(paths)).run()

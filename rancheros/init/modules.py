@@ -1,0 +1,54 @@
+"""Kernel modules: drivers for the hardware present (coldplug, as udev would) and the config's list."""
+
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import subprocess
+
+log = logging.getLogger(__name__)
+
+
+def modaliases(sys_devices: str = "/sys/devices") -> list[str]:
+    """Every device's modalias: what modprobe needs to load its driver before udev runs."""
+    found = set()
+    for dirpath, _dirs, files in os.walk(sys_devices):
+        if "modalias" in files:
+            try:
+                with open(os.path.join(dirpath, "modalias")) as f:
+                    alias = f.read().strip()
+            except OSError:
+                continue
+            if alias:
+                found.add(alias)
+    return sorted(found)
+
+
+def config_modules(doc: dict) -> list[list[str]]:
+    """`rancher.modules` as modprobe argument lists: each entry is `name [param=value ...]`."""
+    mods = ((doc or {}).get("rancher") or {}).get("modules") or []
+    if isinstance(mods, str):
+        mods = [mods]
+    return [shlex.split(str(m)) for m in mods if str(m).strip()]
+
+
+def _modprobe(args: list[str]) -> str | None:
+    try:
+        r = subprocess.run(["modprobe", *args], capture_output=True, text=True)
+    except FileNotFoundError:
+        return "modprobe not found"
+    return (r.stderr.strip() or f"status {r.returncode}") if r.returncode else None
+
+
+def load(doc: dict) -> None:
+    """Load drivers for present devices, then the config's modules; failures are logged, never fatal."""
+    aliases = modaliases()
+    for i in range(0, len(aliases), 200):
+        _modprobe(["-q", "-a", "-b", *aliases[i:i + 200]])  # aliases without a driver are normal
+    for args in config_modules(doc):
+        err = _modprobe(args)
+        if err:
+            log.error("module %s: %s", args[0], err)
+        else:
+            log.info("module %s loaded", args[0])

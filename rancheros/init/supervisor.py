@@ -1,0 +1,134 @@
+"""System Docker under supervision: start it, load images, bring services up, restart it if it dies.
+
+Runs in the boot manager (a child of PID 1), so `subprocess` and the Docker
+SDK see their own children's real exit statuses.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import psutil
+
+from rancheros.errors import RosError
+from rancheros.init.backoff import Backoff
+from rancheros.init.shutdown import describe_status
+
+log = logging.getLogger(__name__)
+
+
+def stop_stale_dockerd(pidfile: str, timeout: float = 20.0) -> None:
+    """A dockerd left by a previous boot manager (it crashed) is stopped so a fresh one can own the pidfile."""
+    try:
+        pid = int(open(pidfile).read().strip() or 0)
+        proc = psutil.Process(pid)
+    except (OSError, ValueError, psutil.Error):
+        return
+    if "dockerd" not in proc.name():
+        return
+    log.warning("system-docker: stopping the dockerd (pid %d) of the previous boot manager", pid)
+    proc.terminate()
+    try:
+        proc.wait(timeout)
+    except psutil.TimeoutExpired:
+        proc.kill()
+
+
+def _exit_words(returncode: int | None) -> str:
+    if returncode is None:
+        return "still running"
+    status = (-returncode) if returncode < 0 else (returncode << 8)
+    return describe_status(status)
+
+
+@dataclass
+class Supervisor:
+    """One boot's system Docker and services; `run()` until `stop` is set, then stops them in order."""
+
+    doc: dict
+    reload: Callable[[], dict]
+    stop: threading.Event = field(default_factory=threading.Event)
+    backoff: Backoff = field(default_factory=lambda: Backoff(initial=1, maximum=30, stable_after=60))
+    local_stage: Callable[[dict], None] | None = None
+    daemon: object = None
+    engine: object = None
+
+    def _settings(self) -> dict:
+        return (self.doc.get("rancher") or {})
+
+    def bring_up(self, first: bool) -> None:
+        """dockerd, images, (first time: the local cloud-init stage), services."""
+        from rancheros.sysdocker.daemon import SystemDocker, SystemDockerConfig
+        from rancheros.sysdocker.engine import Engine
+        from rancheros.sysdocker.preload import preload_images
+
+        cfg = SystemDockerConfig.from_dict(self._settings().get("system_docker"))
+        stop_stale_dockerd(cfg.pidfile)
+        self.daemon = SystemDocker(cfg)
+        self.daemon.start()
+        client = self.daemon.wait_ready(timeout=120)  # logs "system-docker ready"
+        failed = [r for r in preload_images(client, cfg.preload_dir) if getattr(r, "error", None)]
+        log.info("images loaded%s", f" ({len(failed)} archives failed)" if failed else "")
+        if first and self.local_stage is not None:
+            self.local_stage(self.doc)
+            self.doc = self.reload()
+        self.engine = Engine(client, self.doc, reload=self.reload)
+        report = self.engine.up()
+        self.doc = self.engine.doc
+        failed_services = sorted(report.failed)
+        log.info("services up%s", f" (failed: {', '.join(failed_services)})" if failed_services else "")
+
+    def run(self) -> int:
+        """Keep system Docker alive until asked to stop; then stop services and dockerd in order."""
+        first = True
+        while not self.stop.is_set():
+            started = time.monotonic()
+            try:
+                self.bring_up(first)
+                first = False
+                while not self.stop.wait(1.0) and self.daemon.running():
+                    pass
+                if self.stop.is_set():
+                    break
+                why = f"system-docker died ({_exit_words(self.daemon.proc.returncode)})"
+            except (RosError, OSError) as e:
+                why = f"system-docker failed: {e}"
+                self._stop_daemon()
+            except Exception as e:  # the Docker SDK's own errors: same treatment
+                why = f"system-docker failed: {type(e).__name__}: {e}"
+                self._stop_daemon()
+            delay = self.backoff.next_delay(time.monotonic() - started)
+            log.error("%s; restarting in %.0fs", why, delay)
+            self.stop.wait(delay)
+        self.shutdown()
+        return 0
+
+    def _stop_daemon(self) -> None:
+        if self.daemon is not None and self.daemon.running():
+            self.daemon.stop(timeout=20)
+
+    def shutdown(self) -> None:
+        """Services in reverse order with a timeout each, then dockerd."""
+        log.info("stopping services")
+        timeout = int(self._settings().get("shutdown_timeout") or 10)
+        if self.engine is not None and self.daemon is not None and self.daemon.running():
+            try:
+                errors = self.engine.stop_all(timeout_each=timeout)
+                for name, err in errors.items():
+                    log.error("service %s did not stop cleanly: %s", name, err)
+            except Exception as e:
+                log.error("stopping services failed: %s", e)
+        self._stop_daemon()
+
+
+def install_stop_handler(stop: threading.Event) -> None:
+    """SIGTERM from PID 1 means: stop in order (the wait loop wakes at once)."""
+    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    os.environ.setdefault("PATH", "/sbin:/usr/sbin:/bin:/usr/bin")
