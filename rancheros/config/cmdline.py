@@ -34,13 +34,17 @@ def parse_cmdline_words(text: str) -> list[tuple[str, str | None]]:
 
 
 def parse_value(raw: str) -> Any:
-    """A YAML scalar or flow collection; anything YAML rejects stays the raw string."""
+    """A YAML scalar or flow collection (`[a,b]`, `{a: 1}`); anything else stays the raw string."""
     if raw == "":
         return ""
     try:
         value = yaml.load(raw, Loader=_Loader)
     except yaml.YAMLError:
+        if raw.startswith("[") and raw.endswith("]") and "[" not in raw[1:-1]:
+            return [parse_value(item.strip()) for item in raw[1:-1].split(",") if item.strip()]
         return raw
+    if isinstance(value, (dict, list)) and not raw.lstrip().startswith(("{", "[")):
+        return raw  # `a:` or `- a` are block YAML, not a value someone means to type
     return "" if value is None else value
 
 

@@ -117,9 +117,32 @@ def test_cmdline_keys_lists_quotes_and_flags():
     }}
 
 
+# words that YAML reads as strings (a letter first and a dash: never a number, bool or null)
+cmdline_words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz0123456789/:_.-", max_size=10).map(lambda w: "v-" + w)
+
+
+@lean
+@given(st.dictionaries(names, st.one_of(cmdline_words, st.lists(cmdline_words, min_size=1, max_size=3)),
+                       min_size=1, max_size=4))
+def test_cmdline_round_trip(settings_by_key):
+    """`rancher.k.NAME=VALUE` and `=[A,B]` words, quoted or not, come back as written."""
+    words = []
+    for i, (key, value) in enumerate(settings_by_key.items()):
+        text = f"[{','.join(value)}]" if isinstance(value, list) else value
+        words.append(f'rancher.k.{key}="{text}"' if i % 2 else f"rancher.k.{key}={text}")
+    doc = cfg.parse_cmdline(f"quiet {' '.join(words)} console=ttyS0")
+    assert doc == {"rancher": {"k": settings_by_key}}
+
+
 def test_cmdline_raw_words_stay_available():
     words = cfg.parse_cmdline_words('console=ttyS0 quiet ds="nocloud;s=http://x/" -- init-arg')
     assert words == [("console", "ttyS0"), ("quiet", None), ("ds", "nocloud;s=http://x/")]
+
+
+def test_cmdline_lists_yaml_rejects_split_on_commas():
+    doc = cfg.parse_cmdline("rancher.cloud_init.datasources=[url:http://10.0.2.2:8000/ud,configdrive:] rancher.y=a:")
+    assert doc == {"rancher": {"cloud_init": {"datasources": ["url:http://10.0.2.2:8000/ud", "configdrive:"]},
+                               "y": "a:"}}
 
 
 def test_cmdline_string_keys_keep_their_text():
