@@ -1,0 +1,237 @@
+#!/usr/bin/env python3
+"""Boot three systems side by side in QEMU (TCG, same memory, CPUs and kernel)
+and print one table of milestones: the floor, ours, and a general-purpose Linux.
+
+    .venv/bin/python bench/compare_boot.py [--runs 3] [--memory 1024]
+
+Milestones are timed on the host from QEMU's start to the first serial line
+that announces them (SSH: to the first `SSH-` banner on the forwarded port).
+Also writes bench/results/compare_boot.md and compare_boot.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+import floor  # noqa: E402
+import gp_linux  # noqa: E402
+from rosbuild import qemu  # noqa: E402
+from rosbuild.steps import DIST, cache_dir  # noqa: E402
+
+MILESTONES = ["init started", "docker answering", "container ran", "ssh accepting"]
+RESULTS = ROOT / "bench" / "results"
+
+
+@dataclass
+class System:
+    """How to boot one system and how its serial console announces each milestone."""
+
+    name: str
+    vm_args: dict
+    patterns: dict[str, str]
+    has_ssh: bool
+    size_bytes: int
+    memory_pattern: str = r"BENCH mem-used-kb (\d+)"
+    ssh_memory: list[str] | None = None   # command over SSH printing used kB, if not on serial
+
+
+@dataclass
+class Run:
+    times: dict[str, float] = field(default_factory=dict)
+    mem_kb: int | None = None
+    error: str = ""
+
+
+def ssh_banner(port: int) -> bool:
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.settimeout(2)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def boot_once(system: System, memory: int, timeout: float) -> Run:
+    """One boot: wait for every milestone (or the timeout), then kill the VM."""
+    run = Run()
+    port = free_port() if system.has_ssh else None
+    with tempfile.TemporaryDirectory(prefix="bench-") as work:
+        vm = qemu.VM(memory=memory, ssh_port=port, workdir=Path(work), **system.vm_args)
+        t0 = time.monotonic()
+        vm.start()
+        try:
+            want = {m: p for m, p in system.patterns.items()}
+            if system.has_ssh:
+                want["ssh accepting"] = ""
+            while want and time.monotonic() - t0 < timeout and vm.running:
+                text = vm.serial_text()
+                now = time.monotonic() - t0
+                for name, pattern in list(want.items()):
+                    if name == "ssh accepting":
+                        if ssh_banner(port):
+                            run.times[name] = time.monotonic() - t0
+                            del want[name]
+                    elif re.search(pattern, text):
+                        run.times[name] = now
+                        del want[name]
+                time.sleep(0.1)
+            if want:
+                run.error = f"missing {', '.join(want)}"
+            deadline = time.monotonic() + 30
+            while run.mem_kb is None and time.monotonic() < deadline:
+                m = re.search(system.memory_pattern, vm.serial_text())
+                if m:
+                    run.mem_kb = int(m.group(1))
+                elif system.ssh_memory and port:
+                    out = subprocess.run(system.ssh_memory + ["-p", str(port), "awk '/MemTotal/{t=$2}/MemAvailable/{a=$2}END{print \"BENCH mem-used-kb\", t-a}' /proc/meminfo"],
+                                         capture_output=True, text=True, timeout=30).stdout
+                    m = re.search(system.memory_pattern, out)
+                    run.mem_kb = int(m.group(1)) if m else None
+                    if run.mem_kb is None:
+                        time.sleep(2)
+                else:
+                    time.sleep(0.5)
+        finally:
+            vm.kill()
+            vm.cleanup()
+    return run
+
+
+def systems(args) -> list[System]:
+    kernel = DIST / "vmlinuz"
+    ours_initrd, iso = DIST / "initrd", DIST / "rancheros.iso"
+    if not kernel.exists() or not ours_initrd.exists():
+        sys.exit("compare_boot: build first (./build.py build): dist/artifacts/vmlinuz and initrd are missing")
+    kernel_tree = next((cache_dir() / "trees").glob("linux-image-*"), None)
+    if kernel_tree is None:
+        sys.exit("compare_boot: the extracted kernel package is not in the build cache; run ./build.py build")
+    kver = next((kernel_tree / "lib/modules").iterdir()).name
+    key = cache_dir() / "bench" / "id_ed25519"
+    if not key.exists():
+        key.parent.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    pub = key.with_suffix(".pub").read_text().strip()
+    rootfs = floor.busybox_rootfs_tar(cache_dir() / "bench" / "rootfs.tar")
+    floor_initrd = floor.build(kernel_tree)
+    kernel_deb = next((cache_dir() / "debs").glob(f"linux-image-{kver}_*.deb"))
+    gp_image, gp_initrd = gp_linux.build(kernel_deb, rootfs, pub)
+    ssh = ["ssh", "-q", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
+           "-o", "ConnectTimeout=10", "-o", "BatchMode=yes"]
+    base = "console=ttyS0 quiet panic=10"
+    ours_append = (Path(ROOT / "kernel" / "cmdline.txt").read_text().strip()
+                   if (ROOT / "kernel" / "cmdline.txt").exists() else "")
+    userdata = _ours_userdata(pub)
+    return [
+        System("floor", {"kernel": kernel, "initrd": floor_initrd, "append": base},
+               {"init started": r"BENCH init", "docker answering": r"BENCH docker-ready",
+                "container ran": r"BENCH container-ran"}, False, floor_initrd.stat().st_size),
+        System("ours", {"kernel": kernel, "initrd": ours_initrd,
+                        "append": f"{base} {ours_append} rancher.cloud_init.user_data={userdata}".strip()},
+               {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
+                "container ran": r"rancheros: services up"}, True, iso.stat().st_size if iso.exists() else 0,
+               ssh_memory=ssh + ["rancher@127.0.0.1"]),
+        System("general-purpose", {"kernel": kernel, "initrd": gp_initrd, "disks": [gp_image],
+                                   "append": f"{base} root=/dev/vda rw systemd.show_status=1"},
+               {"init started": r"Welcome to|systemd\[1\]", "docker answering": r"BENCH docker-ready",
+                "container ran": r"BENCH container-ran"}, True,
+               _allocated(gp_image) + gp_initrd.stat().st_size),
+    ]
+
+
+def _allocated(path: Path) -> int:
+    return path.stat().st_blocks * 512
+
+
+def _ours_userdata(pub: str) -> str:
+    import base64
+    return base64.b64encode(f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n".encode()).decode()
+
+
+def table(results: dict[str, list[Run]], sizes: dict[str, int]) -> str:
+    """Markdown: median (min-max) seconds per milestone, memory and size per system."""
+    head = "| system | " + " | ".join(f"{m} (s)" for m in MILESTONES) + " | memory used (MB) | image (MB) |"
+    lines = [head, "|" + "---|" * (len(MILESTONES) + 3)]
+    for name, runs in results.items():
+        cells = []
+        for m in MILESTONES:
+            vals = [r.times[m] for r in runs if m in r.times]
+            cells.append(f"{statistics.median(vals):.1f} ({min(vals):.1f}-{max(vals):.1f})" if vals else "n/a")
+        mems = [r.mem_kb / 1024 for r in runs if r.mem_kb]
+        cells.append(f"{statistics.median(mems):.0f}" if mems else "n/a")
+        cells.append(f"{sizes[name] / 1e6:.0f}")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def chart(results: dict[str, list[Run]], path: Path) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    width = 0.8 / max(1, len(results))
+    for i, (name, runs) in enumerate(results.items()):
+        meds = []
+        for m in MILESTONES:
+            vals = [r.times[m] for r in runs if m in r.times]
+            meds.append(statistics.median(vals) if vals else 0)
+        ax.bar([x + i * width for x in range(len(MILESTONES))], meds, width, label=name)
+    ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(MILESTONES))], MILESTONES)
+    ax.set_ylabel("seconds from QEMU start (median, TCG)")
+    ax.set_title("Boot milestones: floor vs ours vs general-purpose Linux")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--memory", type=int, default=1024)
+    parser.add_argument("--timeout", type=float, default=400)
+    parser.add_argument("--only", action="append", help="boot only these systems")
+    args = parser.parse_args()
+    results: dict[str, list[Run]] = {}
+    sizes = {}
+    for system in systems(args):
+        if args.only and system.name not in args.only:
+            continue
+        sizes[system.name] = system.size_bytes
+        results[system.name] = []
+        for i in range(args.runs):
+            run = boot_once(system, args.memory, args.timeout)
+            results[system.name].append(run)
+            print(f"{system.name} run {i + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.times.items())
+                  + (f", memory {run.mem_kb // 1024} MB" if run.mem_kb else "") + (f" ({run.error})" if run.error else ""),
+                  flush=True)
+    text = table(results, sizes)
+    print(text)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    accel = qemu.probe_accel()
+    (RESULTS / "compare_boot.md").write_text(
+        f"# Boot comparison ({args.runs} runs each, -m {args.memory}, accel {accel})\n\n{text}\n")
+    chart(results, RESULTS / "compare_boot.png")
+    print(f"wrote {RESULTS / 'compare_boot.md'} and {RESULTS / 'compare_boot.png'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
