@@ -19,6 +19,7 @@ from typing import Callable, Iterator
 from rancheros.cloudinit.fetch import DatasourceError, fetch_url
 from rancheros.cloudinit.metadata import MetaData, from_nocloud, from_openstack
 from rancheros.config.cmdline import parse_cmdline_words
+from rancheros.init import blockdev
 from rancheros.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -68,19 +69,9 @@ def read_nocloud(root: Path) -> Found | None:
 
 
 def devices_with_label(label: str) -> list[str]:
-    """Block devices whose filesystem carries `label` (blkid, then /dev/disk/by-label)."""
-    found: list[str] = []
-    for want in dict.fromkeys([label, label.upper(), label.lower()]):
-        try:
-            out = subprocess.run(["blkid", "-t", f"LABEL={want}", "-o", "device"],
-                                 capture_output=True, text=True, timeout=10).stdout
-        except (OSError, subprocess.TimeoutExpired):
-            out = ""
-        found += [d for d in out.split() if d not in found]
-        link = Path("/dev/disk/by-label") / want
-        if link.exists() and str(link.resolve()) not in found:
-            found.append(str(link.resolve()))
-    return found
+    """Block devices whose filesystem carries `label`, any case (config-2, CONFIG-2, cidata, CIDATA)."""
+    return [r["DEVNAME"] for r in blockdev.scan()
+            if r.get("DEVNAME") and r.get("LABEL", "").lower() == label.lower()]
 
 
 @contextlib.contextmanager
