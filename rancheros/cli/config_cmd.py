@@ -17,12 +17,14 @@ from rancheros.config.store import LocalStore, ensure_dir, write_atomic
 from rancheros.errors import ConfigError
 
 
-def _paths(ctx: click.Context) -> ConfigPaths:
+def paths_of(ctx: click.Context) -> ConfigPaths:
+    """The ConfigPaths the root `ros` group put in ctx.obj (from the environment when run alone)."""
     paths = ctx.find_root().obj
     return paths if isinstance(paths, ConfigPaths) else ConfigPaths.from_env()
 
 
-def _loaded(paths: ConfigPaths) -> dict:
+def load_effective(paths: ConfigPaths) -> dict:
+    """All layers merged; an existing but unusable config dir is one clear error."""
     ensure_dir(paths.config_dir, create=False, write=False)
     return cfg.load(paths)
 
@@ -53,7 +55,7 @@ def config() -> None:
 @click.pass_context
 def get(ctx: click.Context, key: str) -> None:
     """Print the value of KEY (dotted path) from the effective config."""
-    _echo_value(cfg.get(_loaded(_paths(ctx)), key))
+    _echo_value(cfg.get(load_effective(paths_of(ctx)), key))
 
 
 def parse_cli_value(key: str, raw: str, as_json: bool = False) -> Any:
@@ -74,7 +76,7 @@ def parse_cli_value(key: str, raw: str, as_json: bool = False) -> Any:
 def set_cmd(ctx: click.Context, key: str, value: str, as_json: bool) -> None:
     """Set KEY to VALUE in the local config (refused when the result is invalid)."""
     parsed = parse_cli_value(key, value, as_json)
-    LocalStore(_paths(ctx)).update(lambda doc: cfg.set_key(doc, key, parsed))
+    LocalStore(paths_of(ctx)).update(lambda doc: cfg.set_key(doc, key, parsed))
 
 
 @config.command()
@@ -82,7 +84,7 @@ def set_cmd(ctx: click.Context, key: str, value: str, as_json: bool) -> None:
 @click.pass_context
 def unset(ctx: click.Context, key: str) -> None:
     """Remove KEY from the local config."""
-    LocalStore(_paths(ctx)).update(lambda doc: cfg.unset_key(doc, key))
+    LocalStore(paths_of(ctx)).update(lambda doc: cfg.unset_key(doc, key))
 
 
 @config.command()
@@ -92,7 +94,7 @@ def merge(ctx: click.Context, source: str | None) -> None:
     """Merge a YAML document into the local config."""
     text, name = _read_input(source)
     incoming = normalize(cfg.parse_mapping(text, name), name)
-    LocalStore(_paths(ctx)).update(lambda doc: cfg.deep_merge(doc, incoming))
+    LocalStore(paths_of(ctx)).update(lambda doc: cfg.deep_merge(doc, incoming))
 
 
 def explain_lines(layers: list[cfg.Layer], merged: dict) -> str:
@@ -121,7 +123,7 @@ def _has(doc: dict, key: str) -> bool:
 @click.pass_context
 def export(ctx: click.Context, output: str | None, private: bool, full: bool, explain: bool) -> None:
     """Print the local config (or, with --full, the effective config); secrets redacted unless --private."""
-    paths = _paths(ctx)
+    paths = paths_of(ctx)
     ensure_dir(paths.config_dir, create=False, write=False)
     layers: list[cfg.Layer] = []
     if full or explain:
@@ -159,12 +161,12 @@ def validate_cmd(file: str | None, source: str | None) -> None:
 @click.pass_context
 def images(ctx: click.Context, source: str | None) -> None:
     """Print the images the enabled services need, on one line."""
-    paths = _paths(ctx)
+    paths = paths_of(ctx)
     if source:
         text, name = _read_input(source)
         defaults = read_layer("defaults", paths.defaults)
         base = defaults.data if defaults and not defaults.error else {}
         doc = cfg.deep_merge(base, normalize(cfg.parse_mapping(text, name), name))
     else:
-        doc = _loaded(paths)
+        doc = load_effective(paths)
     click.echo(" ".join(cfg.images(doc)))

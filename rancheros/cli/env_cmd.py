@@ -30,9 +30,9 @@ def _text(value: Any) -> str:
 @click.pass_context
 def env(ctx: click.Context, command: tuple[str, ...]) -> None:
     """Run COMMAND with the variables of rancher.environment set."""
-    from rancheros.cli.config_cmd import _loaded, _paths
+    from rancheros.cli.config_cmd import load_effective, paths_of
 
-    variables = {**os.environ, **environment_of(_loaded(_paths(ctx)))}
+    variables = {**os.environ, **environment_of(load_effective(paths_of(ctx)))}
     try:
         os.execvpe(command[0], list(command), variables)
     except OSError as e:

@@ -92,11 +92,12 @@ def test_merge_from_stdin_and_file(run, config_paths, tmp_path):
 def test_export_redacts_secrets_unless_private(run, config_paths):
     run("config", "merge", input=(
         "rancher:\n  password: hunter2\n  ssh: {keys: {rsa: PRIV, rsa-pub: PUB, ed25519: PRIV2}}\n"
-        "  docker: {ca_key: CAKEY, ca_cert: CACERT, server_key: SK}\nhostname: h\n"))
+        "  docker: {ca_key: CAKEY, ca_cert: CACERT, server_key: SK}\nhostname: h\n"
+        "ssh_keys: {rsa_private: RPRIV, rsa_public: RPUBLIC}\n"))
     public = run("config", "export").out
-    for secret in ("hunter2", "PRIV", "CAKEY", "SK"):
+    for secret in ("hunter2", "PRIV", "CAKEY", "SK", "RPRIV"):
         assert secret not in public
-    assert "rsa-pub: PUB" in public and "ca_cert: CACERT" in public and "hostname: h" in public
+    assert "rsa-pub: PUB" in public and "rsa_public: RPUBLIC" in public and "ca_cert: CACERT" in public and "hostname: h" in public
     private = parse_mapping(run("config", "export", "--private").out)
     assert private["rancher"]["ssh"]["keys"]["ed25519"] == "PRIV2"
     full = parse_mapping(run("config", "export", "--full").out)
