@@ -1,14 +1,11 @@
 """`ros network up`: static settings first, then one udhcpc per DHCP interface, supervised."""
 
 import logging
-import signal
-import subprocess
-import time
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from rancheros.network import dhcp, hostname, resolv
+from rancheros.console.respawn import Respawner
 from rancheros.errors import RosError
+from rancheros.network import dhcp, hostname, resolv
 from rancheros.network.links import Links, NetworkError
 from rancheros.network.spec import InterfaceConfig, NetworkConfig, config_for
 
@@ -55,58 +52,11 @@ def _netns_prefix(netns: str | None) -> list[str]:
     return ["ip", "netns", "exec", netns] if netns else []
 
 
-def dhcp_once(ifname: str, root: Path, netns: str | None = None, host: str | None = None) -> None:
-    """Get one lease for `ifname` and apply it; raises NetworkError naming the interface when none comes."""
+def dhcp_clients(ifnames: list[str], root: Path, netns: str | None = None,
+                 host: str | None = None) -> Respawner:
+    """One foreground udhcpc per interface, respawned when it exits."""
     hook = dhcp.write_hook(root)
-    argv = _netns_prefix(netns) + dhcp.udhcpc_argv(ifname, hook, host, once=True)
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
-        raise NetworkError(f"{ifname}: no DHCP lease ({'; '.join(tail) or f'udhcpc exit {done.returncode}'})")
-
-
-@dataclass
-class DhcpSupervisor:
-    """Keeps one foreground udhcpc per interface alive until told to stop."""
-
-    ifnames: list[str]
-    root: Path
-    netns: str | None = None
-    host: str | None = None
-    respawn_delay: float = 2.0
-    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
-    stopping: bool = False
-
-    def start(self, ifname: str) -> None:
-        hook = dhcp.write_hook(self.root)
-        argv = _netns_prefix(self.netns) + dhcp.udhcpc_argv(ifname, hook, self.host)
-        self.procs[ifname] = subprocess.Popen(argv)
-        log.info("%s: DHCP client started (pid %d)", ifname, self.procs[ifname].pid)
-
-    def run(self) -> None:
-        """Start the clients and respawn any that exits, until SIGTERM/SIGINT."""
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
-        for name in self.ifnames:
-            self.start(name)
-        while not self.stopping:
-            time.sleep(0.5)
-            for name, proc in list(self.procs.items()):
-                if proc.poll() is not None and not self.stopping:
-                    log.warning("%s: DHCP client exited with %s; restarting", name, proc.returncode)
-                    time.sleep(self.respawn_delay)
-                    self.start(name)
-
-    def stop(self) -> None:
-        self.stopping = True
-        for proc in self.procs.values():
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs.values():
-            try:
-                proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+    return Respawner({f"udhcpc {n}": _netns_prefix(netns) + dhcp.udhcpc_argv(n, hook, host) for n in ifnames})
 
 
 def network_up(net: NetworkConfig, host: str | None, root: Path, netns: str | None = None,
@@ -120,5 +70,5 @@ def network_up(net: NetworkConfig, host: str | None, root: Path, netns: str | No
     with Links(netns) as links:
         wanted = configure(net, links, root)
     if supervise:
-        DhcpSupervisor(wanted, root, netns, host).run()
+        dhcp_clients(wanted, root, netns, host).run()  # with none it idles, so `restart: always` rests
     return wanted

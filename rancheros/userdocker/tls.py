@@ -3,7 +3,6 @@
 import datetime
 import ipaddress
 import logging
-import os
 from dataclasses import dataclass
 from pathlib import Path
 

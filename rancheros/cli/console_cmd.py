@@ -1,0 +1,27 @@
+"""`ros console-run`: what the console system container runs."""
+
+from pathlib import Path
+
+import click
+
+from rancheros import config, log
+
+
+def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
+    """Store generated host keys in the local layer (rancher.ssh.keys.*), so reboots keep them."""
+    def put(doc: dict) -> dict:
+        for name, value in entries.items():
+            doc = config.set_key(doc, f"rancher.ssh.keys.{name}", value)
+        return doc
+    config.store.LocalStore(paths).update(put)
+
+
+@click.command("console-run", hidden=True)
+@click.option("--root", default="/", type=click.Path(path_type=Path), help="Root of /etc, /home, /dev (tests).")
+@click.pass_context
+def run(ctx: click.Context, root: Path) -> None:
+    """Prepare user rancher and SSH, run start.sh, then supervise sshd and the gettys."""
+    from rancheros.console.run import console_run
+    log.setup()
+    paths = ctx.obj
+    ctx.exit(console_run(config.load(paths), root, lambda entries: save_host_keys(paths, entries)))

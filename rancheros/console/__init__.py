@@ -1,0 +1,1 @@
+"""The console service: user `rancher`, SSH (host keys, authorized keys, sshd_config), gettys, start.sh."""

@@ -1,0 +1,77 @@
+"""`ros console-run`: prepare the console container, run start.sh, then keep sshd and the gettys running."""
+
+import logging
+import os
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Callable
+
+from rancheros.console.accounts import USER, ensure_account, set_password
+from rancheros.console.respawn import Respawner
+from rancheros.console.sshd import SshSettings, install_authorized_keys, install_host_keys, sshd_argv, write_sshd_config
+
+log = logging.getLogger(__name__)
+TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
+START_SCRIPT = "opt/rancher/bin/start.sh"
+
+
+def _rancher(doc: dict) -> dict:
+    return doc.get("rancher") or {}
+
+
+def ssh_settings(doc: dict) -> SshSettings:
+    """Port and address from rancher.ssh; password login exactly when rancher.password is set."""
+    ssh = _rancher(doc).get("ssh") or {}
+    return SshSettings(port=int(ssh.get("port") or 22), listen_address=str(ssh.get("listen_address") or "0.0.0.0"),
+                       password_login=bool(_rancher(doc).get("password")))
+
+
+def restrict_system_docker(socket: Path) -> None:
+    """The system Docker socket is root's alone: root:root 0660, so `system-docker` needs sudo."""
+    if socket.exists():
+        os.chown(socket, 0, 0)
+        os.chmod(socket, 0o660)
+
+
+def prepare(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> SshSettings:
+    """Everything before sshd starts: account, password, host keys, authorized keys, sshd_config, socket perms."""
+    ensure_account(root)
+    set_password(root, USER, _rancher(doc).get("password") or None)
+    install_host_keys(root, (_rancher(doc).get("ssh") or {}).get("keys") or {}, save_keys)
+    install_authorized_keys(root, doc.get("ssh_authorized_keys") or [])
+    settings = ssh_settings(doc)
+    write_sshd_config(root, settings)
+    socket = (_rancher(doc).get("system_docker") or {}).get("socket") or "/var/run/system-docker.sock"
+    restrict_system_docker(Path(root) / socket.lstrip("/"))
+    return settings
+
+
+def getty_commands(root: Path) -> dict[str, list[str]]:
+    """A login prompt on each console tty the container can see (agetty, else busybox getty)."""
+    agetty = shutil.which("agetty")
+    cmds = {}
+    for tty, term in TTYS:
+        if not (Path(root) / "dev" / tty).exists():
+            continue
+        if agetty:
+            cmds[f"getty {tty}"] = [agetty, "--noclear", "-L", tty, "115200,38400,9600", term]
+        else:
+            cmds[f"getty {tty}"] = [shutil.which("busybox") or "busybox", "getty", "-L", "115200", tty, term]
+    return cmds
+
+
+def run_start_script(root: Path) -> None:
+    """/opt/rancher/bin/start.sh, if present and executable; its failure is logged, never fatal."""
+    path = Path(root) / START_SCRIPT
+    if not os.access(path, os.X_OK):
+        return
+    done = subprocess.run([str(path)])
+    log.log(logging.INFO if done.returncode == 0 else logging.WARNING, "%s exited with %d", path, done.returncode)
+
+
+def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> int:
+    """The console service's whole job; returns when sshd exits (the restart policy brings it back)."""
+    prepare(doc, root, save_keys)
+    run_start_script(root)
+    return Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd").run()
