@@ -186,14 +186,16 @@ class SystemDocker:
                 raise DockerError(f"system dockerd exited with status {self.proc.returncode} while starting; "
                                   f"last lines of {self.cfg.log_file}:\n{_tail(self.cfg.log_file)}")
             if os.path.exists(self.cfg.socket):
-                client = self.client()
+                client = None
                 try:
+                    client = self.client()  # negotiates the API version: fails like ping while starting
                     client.ping()
                     log.info("system-docker ready")
                     return client
                 except Exception as e:  # the SDK raises requests/docker errors while the socket comes up
                     last = e
-                    client.close()
+                    if client is not None:
+                        client.close()
             time.sleep(0.05)
         raise DockerError(f"system dockerd did not answer on {self.cfg.socket} within {timeout:.0f}s"
                           f"{f' ({last})' if last else ''}; last lines of {self.cfg.log_file}:\n"
