@@ -9,6 +9,11 @@ import subprocess
 
 log = logging.getLogger(__name__)
 
+# Not tied to a device, so coldplug never loads them: overlay2 for both Dockers, the state fs, and
+# what the user Docker's bridge network and NAT need.
+BASE_MODULES = ("overlay", "ext4", "bridge", "br_netfilter", "veth", "nf_nat", "nf_conntrack",
+                "iptable_nat", "iptable_filter", "xt_MASQUERADE", "xt_conntrack", "xt_addrtype")
+
 
 def modaliases(sys_devices: str = "/sys/devices") -> list[str]:
     """Every device's modalias: what modprobe needs to load its driver before udev runs."""
@@ -46,6 +51,7 @@ def load(doc: dict) -> None:
     aliases = modaliases()
     for i in range(0, len(aliases), 200):
         _modprobe(["-q", "-a", "-b", *aliases[i:i + 200]])  # aliases without a driver are normal
+    _modprobe(["-q", "-a", "-b", *BASE_MODULES])  # built-in ones are simply there
     for args in config_modules(doc):
         err = _modprobe(args)
         if err:

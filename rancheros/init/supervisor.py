@@ -83,6 +83,8 @@ class Supervisor:
         self.doc = self.engine.doc
         failed_services = sorted(report.failed)
         log.info("services up%s", f" (failed: {', '.join(failed_services)})" if failed_services else "")
+        if os.getppid() == 1:
+            log.info("init (pid 1) resident memory: %.1f MiB", psutil.Process(1).memory_info().rss / 2**20)
 
     def run(self) -> int:
         """Keep system Docker alive until asked to stop; then stop services and dockerd in order."""
