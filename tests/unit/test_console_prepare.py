@@ -1,0 +1,154 @@
+"""The console container's preparation against a temp root: accounts, password, SSH keys, sshd_config."""
+
+import os
+import warnings
+from pathlib import Path
+
+import pytest
+
+from rancheros.console import accounts, run, sshd
+from rancheros.userdocker.dockerd import DOCKER_GID
+
+RSA_PUB = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFakeButVerbatimKeyForTheTest given@config"
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    etc = tmp_path / "etc"
+    etc.mkdir()
+    (etc / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n")
+    (etc / "group").write_text("root:x:0:\ndocker:x:1101:alice\n")
+    (etc / "shadow").write_text("root:*:19000:0:99999:7:::\n")
+    (tmp_path / "bin").mkdir()
+    (tmp_path / "bin/bash").write_text("")
+    return tmp_path
+
+
+@pytest.fixture(scope="module")
+def host_keys(tmp_path_factory) -> dict:
+    """One set of real keys (ssh-keygen is slow), given through config to the tests not about generation."""
+    saved: list[dict] = []
+    sshd.install_host_keys(tmp_path_factory.mktemp("keys"), {}, saved.append)
+    return saved[0]
+
+
+def doc(keys: dict | None = None, **rancher) -> dict:
+    return {"rancher": {"ssh": {"keys": keys or {}}, **rancher}, "ssh_authorized_keys": ["ssh-ed25519 AAAA user@host"]}
+
+
+def prepare(root: Path, d: dict) -> list[dict]:
+    saved: list[dict] = []
+    run.prepare(d, root, saved.append)
+    return saved
+
+
+def test_account_rancher_with_sudo_and_user_docker_group(root, host_keys):
+    prepare(root, doc(host_keys))
+    assert "rancher:x:1100:1100:rancher:/home/rancher:/bin/bash" in (root / "etc/passwd").read_text().splitlines()
+    assert (root / "etc/passwd").read_text().startswith("root:x:0:0:")
+    groups = (root / "etc/group").read_text().splitlines()
+    assert f"docker:x:{DOCKER_GID}:alice,rancher" in groups and "rancher:x:1100:" in groups
+    sudoers = root / "etc/sudoers.d/rancher"
+    assert sudoers.read_text() == "rancher ALL=(ALL) NOPASSWD: ALL\n"
+    assert sudoers.stat().st_mode & 0o777 == 0o440
+    home = root / "home/rancher"
+    assert (home.stat().st_uid, home.stat().st_gid) == (1100, 1100)
+
+
+def test_second_run_changes_nothing_and_duplicates_nothing(root, host_keys):
+    prepare(root, doc(host_keys))
+    before = {p: (root / "etc" / p).read_text() for p in ("passwd", "group", "shadow")}
+    prepare(root, doc(host_keys))
+    assert {p: (root / "etc" / p).read_text() for p in before} == before
+
+
+def test_no_password_configured_means_locked_password_and_no_password_ssh(root, host_keys):
+    prepare(root, doc(host_keys, password=""))
+    assert "rancher:*:" in (root / "etc/shadow").read_text()
+    config = (root / "etc/ssh/sshd_config").read_text().splitlines()
+    assert "PasswordAuthentication no" in config
+
+
+def test_configured_password_is_hashed_into_shadow_and_enables_password_ssh(root, host_keys):
+    prepare(root, doc(host_keys, password="rancher"))
+    line = next(l for l in (root / "etc/shadow").read_text().splitlines() if l.startswith("rancher:"))
+    hashed = line.split(":")[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import crypt
+    assert hashed.startswith("$6$") and crypt.crypt("rancher", hashed) == hashed
+    assert "PasswordAuthentication yes" in (root / "etc/ssh/sshd_config").read_text().splitlines()
+    prepare(root, doc(host_keys, password=""))  # removing it from config locks it again
+    assert "rancher:*:" in (root / "etc/shadow").read_text()
+
+
+def test_sshd_config_denies_root_and_empty_passwords(root, host_keys):
+    prepare(root, doc(ssh={"keys": host_keys, "port": 2222, "listen_address": "127.0.0.1"}))
+    text = (root / "etc/ssh/sshd_config").read_text().splitlines()
+    for line in ("PermitRootLogin no", "PermitEmptyPasswords no", "Port 2222", "ListenAddress 127.0.0.1"):
+        assert line in text
+    assert "PubkeyAuthentication yes" in text and "UsePAM no" in text
+
+
+def test_authorized_keys_are_exactly_the_configured_ones(root, host_keys):
+    prepare(root, doc(host_keys))
+    path = root / "home/rancher/.ssh/authorized_keys"
+    assert path.read_text() == "ssh-ed25519 AAAA user@host\n"
+    assert path.stat().st_mode & 0o777 == 0o600 and path.stat().st_uid == 1100
+    assert (root / "home/rancher/.ssh").stat().st_mode & 0o777 == 0o700
+
+
+def test_host_keys_missing_are_generated_and_saved_back_once(root):
+    saved = prepare(root, doc())
+    assert len(saved) == 1 and set(saved[0]) == {"rsa", "rsa-pub", "ecdsa", "ecdsa-pub", "ed25519", "ed25519-pub"}
+    for t in sshd.KEY_TYPES:
+        key = root / f"etc/ssh/ssh_host_{t}_key"
+        assert key.read_text() == saved[0][t] and key.stat().st_mode & 0o777 == 0o600
+        assert (root / f"etc/ssh/ssh_host_{t}_key.pub").read_text().strip() == saved[0][f"{t}-pub"]
+    # next boot: the saved keys come from config, are used verbatim and nothing new is saved
+    again = prepare(root, doc(ssh={"keys": saved[0]}))
+    assert again == []
+    assert (root / "etc/ssh/ssh_host_ed25519_key").read_text() == saved[0]["ed25519"]
+
+
+def test_host_keys_from_config_are_written_verbatim(root):
+    keys = {"ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nverbatim\n-----END OPENSSH PRIVATE KEY-----",
+            "ed25519-pub": RSA_PUB}
+    written: list[dict] = []
+    sshd.install_host_keys(root, keys, written.append)
+    assert (root / "etc/ssh/ssh_host_ed25519_key").read_text() == keys["ed25519"] + "\n"
+    assert (root / "etc/ssh/ssh_host_ed25519_key.pub").read_text() == RSA_PUB + "\n"
+    assert set(written[0]) == {"rsa", "rsa-pub", "ecdsa", "ecdsa-pub"}  # only the missing types
+
+
+def test_system_docker_socket_is_made_root_only(root, host_keys):
+    sock = root / "var/run/system-docker.sock"
+    sock.parent.mkdir(parents=True)
+    sock.write_text("")
+    os.chown(sock, 1100, 1101)
+    os.chmod(sock, 0o666)
+    prepare(root, doc(host_keys))
+    st = sock.stat()
+    assert (st.st_uid, st.st_gid, st.st_mode & 0o777) == (0, 0, 0o660)
+
+
+def test_gettys_only_for_ttys_present(root):
+    (root / "dev").mkdir()
+    (root / "dev/ttyS0").write_text("")
+    cmds = run.getty_commands(root)
+    assert list(cmds) == ["getty ttyS0"] and "ttyS0" in cmds["getty ttyS0"]
+
+
+def test_start_script_runs_when_executable(root):
+    script = root / run.START_SCRIPT
+    script.parent.mkdir(parents=True)
+    script.write_text(f"#!/bin/sh\necho ran > {root}/ran\n")
+    script.chmod(0o755)
+    run.run_start_script(root)
+    assert (root / "ran").read_text() == "ran\n"
+
+
+def test_upsert_and_group_membership_are_pure():
+    assert accounts.upsert("a:1\nb:2\n", "b", "b:3") == "a:1\nb:3\n"
+    assert accounts.with_member("docker:x:5:\n", "docker", 9, "rancher") == "docker:x:5:rancher\n"
+    assert accounts.with_member("", "docker", 9, "rancher") == "docker:x:9:rancher\n"

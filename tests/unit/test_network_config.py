@@ -1,0 +1,102 @@
+"""rancher.network parsing, interface matching, resolv.conf rendering and DHCP lease parsing: pure logic."""
+
+import pytest
+
+from rancheros.errors import ConfigError
+from rancheros.network import dhcp, resolv
+from rancheros.network.files import mount_points, write_shared
+from rancheros.network.spec import InterfaceConfig, config_for, parse_network
+from rancheros.network.up import plan
+
+
+def test_defaults_parse_and_cover_eth_and_lo():
+    net = parse_network({"dns": {"nameservers": ["10.0.2.3"]},
+                         "interfaces": {"eth*": {"dhcp": True}, "lo": {"address": "127.0.0.1/8"}}})
+    assert plan(["lo", "eth0", "eth1", "docker0"], net) == [
+        InterfaceConfig("lo", addresses=("127.0.0.1/8",)), InterfaceConfig("eth0", dhcp=True),
+        InterfaceConfig("eth1", dhcp=True)]
+
+
+def test_exact_name_beats_glob_and_specific_glob_beats_general():
+    net = parse_network({"interfaces": {"eth*": {"dhcp": True}, "eth1": {"address": "10.0.0.2/24", "mtu": 1400},
+                                        "ens*": {"dhcp": False}, "ens3*": {"address": "10.3.0.2/24"}}})
+    assert config_for("eth1", net.interfaces) == InterfaceConfig("eth1", addresses=("10.0.0.2/24",), mtu=1400)
+    assert config_for("eth2", net.interfaces).dhcp is True
+    assert config_for("ens33", net.interfaces).addresses == ("10.3.0.2/24",)
+
+
+def test_dhcp_by_default_on_eth_and_en_only():
+    assert config_for("enp0s3", {}) == InterfaceConfig("enp0s3", dhcp=True)
+    assert config_for("wlan0", {}) is None
+
+
+def test_address_and_addresses_and_gateway():
+    net = parse_network({"interfaces": {"eth1": {"address": "10.0.0.2/24", "addresses": ["fd00::2/64"],
+                                                 "gateway": "10.0.0.1"}}})
+    assert net.interfaces["eth1"].addresses == ("10.0.0.2/24", "fd00::2/64")
+    assert net.interfaces["eth1"].gateway == "10.0.0.1"
+
+
+@pytest.mark.parametrize("raw,message", [
+    ({"interfaces": {"eth1": {"address": "10.0.0.300/24"}}}, r"interfaces\.eth1\.address: '10\.0\.0\.300/24' is not"),
+    ({"interfaces": {"eth1": {"address": "10.0.0.3"}}}, r"eth1\.address: '10\.0\.0\.3' lacks a prefix length"),
+    ({"interfaces": {"eth1": {"mtu": 10}}}, r"eth1\.mtu: expected an integer from 68 to 65535"),
+    ({"interfaces": {"eth1": {"dhcp": "yes"}}}, r"eth1\.dhcp: expected true or false"),
+    ({"interfaces": {"eth1": {"gateway": "router"}}}, r"eth1\.gateway: 'router' is not an IP address"),
+    ({"dns": {"nameservers": ["dns.example"]}}, r"dns\.nameservers: 'dns\.example' is not an IP address"),
+    ({"interfaces": ["eth0"]}, r"rancher\.network\.interfaces: expected a map"),
+])
+def test_bad_values_name_the_key(raw, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_network(raw)
+
+
+def test_resolv_conf_dedups_orders_and_caps_at_three():
+    text = resolv.render(["1.1.1.1", "8.8.8.8", "1.1.1.1", "9.9.9.9", "4.4.4.4"], ["a.example", "a.example"])
+    assert text.splitlines()[1:] == ["search a.example", "nameserver 1.1.1.1", "nameserver 8.8.8.8",
+                                     "nameserver 9.9.9.9"]
+
+
+def test_lease_from_udhcpc_environment():
+    lease = dhcp.parse_lease({"interface": "eth0", "ip": "10.0.2.15", "mask": "24", "router": "10.0.2.2 10.0.2.1",
+                              "dns": "10.0.2.3", "domain": "lan", "mtu": "1400"})
+    assert lease == dhcp.Lease("eth0", "10.0.2.15/24", ("10.0.2.2", "10.0.2.1"), ("10.0.2.3",), ("lan",), 1400)
+    assert dhcp.parse_lease({"interface": "eth0", "ip": "10.0.2.15", "subnet": "255.255.0.0"}).address == "10.0.2.15/16"
+
+
+def test_lease_without_ip_names_the_interface():
+    with pytest.raises(dhcp.NetworkError, match="eth3: DHCP lease without"):
+        dhcp.parse_lease({"interface": "eth3"})
+
+
+def test_configured_nameservers_come_before_dhcp_ones():
+    net = parse_network({"dns": {"nameservers": ["1.1.1.1"]}})
+    text = dhcp.render_resolv(net, [dhcp.Lease("eth0", "10.0.2.15/24", dns=("10.0.2.3",), search=("lan",))])
+    assert text.splitlines()[1:] == ["search lan", "nameserver 1.1.1.1", "nameserver 10.0.2.3"]
+
+
+def test_wanted_config_round_trips_through_the_state_dir(tmp_path):
+    net = parse_network({"dns": {"nameservers": ["1.1.1.1"], "search": ["x"]},
+                         "interfaces": {"eth1": {"address": "10.0.0.2/24", "mtu": 1400}}})
+    dhcp.save_wanted(tmp_path, net)
+    assert dhcp.load_wanted(tmp_path) == net
+
+
+def test_hook_script_calls_back_into_ros(tmp_path):
+    hook = dhcp.write_hook(tmp_path)
+    text = hook.read_text()
+    assert text.startswith("#!/bin/sh\nexec ") and "network dhcp-event --root" in text and text.endswith('"$@"\n')
+    assert hook.stat().st_mode & 0o111
+
+
+def test_write_shared_replaces_whole_file(tmp_path):
+    path = tmp_path / "etc/resolv.conf"
+    write_shared(path, "nameserver 1.1.1.1\n")
+    write_shared(path, "nameserver 8.8.8.8\n")
+    assert path.read_text() == "nameserver 8.8.8.8\n"
+    assert [p.name for p in path.parent.iterdir()] == ["resolv.conf"]
+
+
+def test_mount_points_decode_mountinfo_escapes():
+    info = "36 35 98:0 / /mnt/a\\040b rw - ext4 /dev/x rw\n37 35 98:0 /x /etc/resolv.conf rw - ext4 /dev/x rw\n"
+    assert mount_points(info) == {"/mnt/a b", "/etc/resolv.conf"}
