@@ -20,7 +20,7 @@ APT_PACKAGES = [
     "qemu-system-x86", "qemu-utils", "ovmf",
     "xorriso", "isolinux", "syslinux-common", "grub-pc-bin", "grub-efi-amd64-bin", "mtools",
     "busybox-static", "e2fsprogs", "dosfstools", "cpio", "zstd", "xz-utils", "kmod",
-    "openssh-client", "iproute2", "dpkg-dev", "ca-certificates", "genisoimage",
+    "openssh-client", "openssh-server", "iproute2", "dpkg-dev", "ca-certificates", "genisoimage",
 ]
 
 
