@@ -92,3 +92,21 @@ def test_backoff_grows_caps_and_resets_after_stable_run():
     assert [b.next_delay(ran_for=1) for _ in range(5)] == [1, 2, 4, 8, 8]
     assert b.next_delay(ran_for=61) == 1
     assert b.next_delay(ran_for=0.5) == 2
+
+
+def test_early_mount_plan_skips_what_is_mounted_and_keeps_order():
+    from rancheros.init.mounts import EARLY, plan
+    assert [m.target for m in plan(set())] == [m.target for m in EARLY]
+    todo = [m.target for m in plan({"/proc", "/sys", "/dev"})]
+    assert todo[0] == "/dev/pts" and "/proc" not in todo and todo.index("/run") < todo.index("/sys/fs/cgroup")
+
+
+def test_config_modules_and_hostname_choice():
+    from rancheros.init.hostname import name_from_config
+    from rancheros.init.modules import config_modules
+    assert config_modules({"rancher": {"modules": ["dummy numdummies=2", "  ", "bonding"]}}) == [
+        ["dummy", "numdummies=2"], ["bonding"]]
+    assert config_modules({}) == []
+    assert name_from_config({"hostname": "top", "rancher": {"hostname": "low"}}) == "top"
+    assert name_from_config({"rancher": {"hostname": "low"}}) == "low"
+    assert name_from_config({}) is None
