@@ -45,14 +45,14 @@ def ensure_line(text: str, key: str, line: str) -> str:
 
 
 def with_member(text: str, group: str, gid: int, user: str) -> str:
-    """Group `group` (created with `gid` if missing) with `user` among its members."""
+    """Group `group` with exactly `gid` (the user Docker's socket group) and `user` among its members."""
     for existing in text.splitlines():
         fields = existing.split(":")
         if fields[0] == group and len(fields) == 4:
             members = [m for m in fields[3].split(",") if m]
             if user not in members:
                 members.append(user)
-            return upsert(text, group, ":".join(fields[:3] + [",".join(members)]))
+            return upsert(text, group, ":".join(fields[:2] + [str(gid), ",".join(members)]))
     return upsert(text, group, f"{group}:x:{gid}:{user}")
 
 

@@ -150,5 +150,5 @@ def test_start_script_runs_when_executable(root):
 
 def test_upsert_and_group_membership_are_pure():
     assert accounts.upsert("a:1\nb:2\n", "b", "b:3") == "a:1\nb:3\n"
-    assert accounts.with_member("docker:x:5:\n", "docker", 9, "rancher") == "docker:x:5:rancher\n"
+    assert accounts.with_member("docker:x:5:a\n", "docker", 9, "rancher") == "docker:x:9:a,rancher\n"
     assert accounts.with_member("", "docker", 9, "rancher") == "docker:x:9:rancher\n"
