@@ -1,0 +1,85 @@
+"""The Compose-subset model: parsing, validation errors, definition hash, Docker create arguments."""
+
+import pytest
+import yaml
+
+from rancheros.config.paths import DEFAULTS_FILE
+from rancheros.errors import ServiceError
+from rancheros.sysdocker.service import create_args, parse_service, parse_services
+
+
+def test_every_builtin_service_parses_and_maps():
+    specs = yaml.safe_load(DEFAULTS_FILE.read_text())["rancher"]["services"]
+    services, errors = parse_services(specs)
+    assert errors == {}
+    docker = create_args(services["docker"])
+    assert docker.container["name"] == "docker"
+    assert docker.host["privileged"] is True  # passed through for the VM, where it works
+    assert docker.host["network_mode"] == "host" and docker.host["pid_mode"] == "host"
+    assert docker.host["restart_policy"] == {"Name": "always"}
+    assert "/usr/sbin/dockerd:/usr/sbin/dockerd:ro" in docker.host["binds"]
+    assert docker.host["volumes_from"] == ["system-volumes", "command-volumes", "user-volumes"]
+    assert services["system-volumes"].createonly and not services["docker"].createonly
+    assert not services["cloud-init"].detach and services["cloud-init"].reloadconfig
+    assert services["docker"].requires == ["network", "console", "system-volumes", "command-volumes",
+                                           "user-volumes"]
+
+
+def test_mapping_of_each_key():
+    svc = parse_service("s", {
+        "image": "img:1", "command": "sleep 1", "entrypoint": ["/bin/sh", "-c"],
+        "environment": ["A=1", "B"], "labels": {"x": True, "n": 3},
+        "volumes": ["/host:/c:ro", "/anon", "named:/n"], "net": "none", "ipc": "host", "uts": "host",
+        "cap_add": ["NET_ADMIN"], "cap_drop": ["MKNOD"], "devices": ["/dev/kvm"], "restart": "on-failure:3",
+        "tty": True, "stdin_open": True, "read_only": True, "tmpfs": ["/run:size=1m", "/tmp"],
+        "ulimits": {"nofile": {"soft": 10, "hard": 20}, "nproc": 5}, "security_opt": ["seccomp=unconfined"],
+        "user": 1000, "extra_hosts": {"db": "10.0.0.1"}, "ports": ["80:80"],
+    })
+    a = create_args(svc, {"io.rancher.os.hash": "h"})
+    assert a.container["command"] == "sleep 1" and a.container["entrypoint"] == ["/bin/sh", "-c"]
+    assert a.container["environment"] == {"A": "1", "B": ""}
+    assert a.container["labels"] == {"x": "true", "n": "3", "io.rancher.os.hash": "h"}
+    assert a.container["volumes"] == ["/c", "/anon", "/n"] and a.container["user"] == "1000"
+    assert a.container["tty"] and a.container["stdin_open"]
+    assert a.host["binds"] == ["/host:/c:ro", "named:/n"]
+    assert a.host["network_mode"] == "none" and a.host["ipc_mode"] == "host" and a.host["uts_mode"] == "host"
+    assert "pid_mode" not in a.host and "privileged" not in a.host
+    assert a.host["restart_policy"] == {"Name": "on-failure", "MaximumRetryCount": 3}
+    assert a.host["tmpfs"] == {"/run": "size=1m", "/tmp": ""}
+    assert a.host["ulimits"] == [{"Name": "nofile", "Soft": 10, "Hard": 20}, {"Name": "nproc", "Soft": 5, "Hard": 5}]
+    assert a.host["cap_add"] == ["NET_ADMIN"] and a.host["devices"] == ["/dev/kvm"] and a.host["read_only"]
+    assert a.host["extra_hosts"] == ["db:10.0.0.1"]
+
+
+@pytest.mark.parametrize("spec, words", [
+    ({"command": "x"}, ["image is required"]),
+    ({"image": "i", "bogus": 1}, ["unsupported key", "bogus"]),
+    ({"image": "i", "privileged": "yes"}, ["privileged must be bool", "'yes'"]),
+    ({"image": "i", "restart": "sometimes"}, ["restart 'sometimes'"]),
+    ({"image": "i", "pid": "private"}, ["pid must be 'host'"]),
+    ({"image": "i", "ulimits": {"nofile": "many"}}, ["ulimits.nofile"]),
+    ({"image": "i", "labels": {"a": [1]}}, ["labels.a must be a scalar"]),
+    ("image: i", ["must be a mapping"]),
+])
+def test_bad_definitions_name_the_service_and_key(spec, words):
+    with pytest.raises(ServiceError) as err:
+        parse_service("web", spec)
+    assert str(err.value).startswith("service web: ")
+    for w in words:
+        assert w in str(err.value)
+
+
+def test_one_bad_service_does_not_hide_the_others():
+    services, errors = parse_services({"good": {"image": "a"}, "bad": {"image": 3}})
+    assert list(services) == ["good"] and list(errors) == ["bad"]
+
+
+def test_hash_changes_with_any_field_and_only_then():
+    base = {"image": "i", "command": ["a"], "labels": {"io.rancher.os.after": "x"}}
+    h = parse_service("s", base).definition_hash()
+    assert parse_service("s", dict(base)).definition_hash() == h
+    assert parse_service("s", {**base, "labels": {"io.rancher.os.after": "x"}, "net": None}).definition_hash() == h
+    for change in ({"command": ["b"]}, {"image": "j"}, {"environment": {"A": "1"}}, {"privileged": True},
+                   {"labels": {"io.rancher.os.after": "y"}}):
+        assert parse_service("s", {**base, **change}).definition_hash() != h
+    assert parse_service("t", base).definition_hash() != h
