@@ -7,13 +7,14 @@ service is logged with its reason and never stops the others.
 
 from __future__ import annotations
 
+import datetime
 import logging
-import threading
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
 
 import docker
+import psutil
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
@@ -59,6 +60,16 @@ class ServiceState:
     id: str
 
 
+def finished_epoch(stamp: str) -> float:
+    """Docker's RFC 3339 FinishedAt (nanoseconds, Z) as epoch seconds; 0 for the zero time or garbage."""
+    try:
+        base, _, frac = stamp.rstrip("Z").partition(".")
+        dt = datetime.datetime.fromisoformat(base).replace(tzinfo=datetime.timezone.utc)
+        return dt.timestamp() + (float("0." + frac) if frac.isdigit() else 0.0)
+    except ValueError:
+        return 0.0
+
+
 def _docker_reason(e: BaseException) -> str:
     if isinstance(e, APIError):
         return str(e.explanation or e)
@@ -79,7 +90,6 @@ class Engine:
         self.workers = workers
         self.oneshot_timeout = oneshot_timeout
         self.pull = pull
-        self._lock = threading.Lock()
 
     # --- what the config wants ------------------------------------------
     def definitions(self) -> tuple[dict[str, Service], dict[str, str], list[str]]:
@@ -151,7 +161,7 @@ class Engine:
         if existing is not None:
             labels = existing["Config"].get("Labels") or {}
             if labels.get(LABEL_HASH) == want:
-                if svc.createonly or existing["State"]["Running"]:
+                if svc.createonly or existing["State"]["Running"] or self._ran_this_boot(svc, existing):
                     return UNCHANGED
                 self._start(svc, existing["Id"])
                 return STARTED
@@ -168,6 +178,14 @@ class Engine:
             return action
         self._start(svc, cid)
         return action
+
+    @staticmethod
+    def _ran_this_boot(svc: Service, container: dict) -> bool:
+        """A one-shot that already succeeded since the machine booted is not run again (at boot it is)."""
+        state = container["State"]
+        if svc.detach or state["Status"] != "exited" or state["ExitCode"] != 0:
+            return False
+        return finished_epoch(state.get("FinishedAt", "")) > psutil.boot_time()
 
     def _start(self, svc: Service, cid: str) -> None:
         t0 = time.monotonic()

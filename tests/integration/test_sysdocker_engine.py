@@ -90,6 +90,12 @@ def test_order_oneshots_createonly_volumes_from(system_docker, busybox_image, cl
     assert (tmp_path / "fourth").exists()
     # A failed one-shot is reported, and its dependant still started.
     assert info(system_docker, "after-bad")["State"]["Running"]
+    # Next up: one-shots that succeeded this boot are not rerun; the failed one is retried.
+    ran_at = stamp(tmp_path, "zero")
+    again = engine(system_docker, services).up()
+    assert set(again.failed) == {"bad"}
+    assert again.actions == {n: UNCHANGED for n in services if n != "bad"}
+    assert stamp(tmp_path, "zero") == ran_at
 
 
 def test_reconcile_recreates_only_the_changed_service(system_docker, busybox_image, clean):
