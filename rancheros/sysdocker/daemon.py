@@ -49,6 +49,8 @@ class SystemDockerConfig:
         """Build from `doc["rancher"]["system_docker"]`; keys this class does not know are ignored."""
         known = {f.name for f in fields(cls)}
         kwargs = {k: v for k, v in (d or {}).items() if k in known and v is not None}
+        if (d or {}).get("debug") is True:
+            kwargs["log_level"] = "debug"
         for key in ("args", "extra_args"):
             if key in kwargs and not isinstance(kwargs[key], list):
                 raise DockerError(f"rancher.system_docker.{key} must be a list of strings, got {kwargs[key]!r}")

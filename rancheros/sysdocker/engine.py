@@ -8,6 +8,7 @@ service is logged with its reason and never stops the others.
 from __future__ import annotations
 
 import datetime
+import functools
 import logging
 import time
 from dataclasses import dataclass, field
@@ -15,10 +16,11 @@ from typing import Callable, Iterator
 
 import docker
 import psutil
+import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
-from rancheros.errors import ServiceError
+from rancheros.errors import DockerError, ServiceError
 from rancheros.sysdocker.catalog import CatalogEntry, enabled_specs, load_catalog
 from rancheros.sysdocker.order import Graph, build_graph
 from rancheros.sysdocker.scheduler import run_graph
@@ -70,6 +72,17 @@ def finished_epoch(stamp: str) -> float:
         return 0.0
 
 
+def _as_docker_error(method: Callable) -> Callable:
+    """Daemon and transport errors leave the engine as DockerError, which the CLI prints as one line."""
+    @functools.wraps(method)
+    def wrapper(*args, **kwargs):
+        try:
+            return method(*args, **kwargs)
+        except (DockerException, requests.RequestException) as e:
+            raise DockerError(f"system Docker: {_docker_reason(e)}") from e
+    return wrapper
+
+
 def _docker_reason(e: BaseException) -> str:
     if isinstance(e, APIError):
         return str(e.explanation or e)
@@ -104,6 +117,7 @@ class Engine:
                            {n: s.before for n, s in services.items()})
 
     # --- up / reconcile -----------------------------------------------------
+    @_as_docker_error
     def up(self, names: list[str] | None = None) -> UpReport:
         """Reconcile all enabled services (or just `names`) with their containers, in order."""
         report = UpReport()
@@ -259,6 +273,7 @@ class Engine:
                             if d.strip() in containers]
         return build_graph(requires, before), containers
 
+    @_as_docker_error
     def stop(self, names: list[str] | None = None, timeout: int = 10) -> dict[str, str]:
         """Stop running services (all, or `names`) in reverse dependency order; returns name -> error."""
         graph, containers = self._running_graph()
@@ -291,6 +306,7 @@ class Engine:
         """Stop every service, dependants before their dependencies (shutdown)."""
         return self.stop(None, timeout=timeout_each)
 
+    @_as_docker_error
     def restart(self, names: list[str], timeout: int = 10) -> None:
         """Restart the named services' containers in dependency order."""
         graph, containers = self._running_graph()
@@ -302,6 +318,7 @@ class Engine:
             self.api.restart(containers[name]["Id"], timeout=timeout)
 
     # --- inspection -----------------------------------------------------------
+    @_as_docker_error
     def ps(self) -> list[ServiceState]:
         """The engine's containers, sorted by name."""
         out = []
@@ -313,6 +330,7 @@ class Engine:
                                     exit_code, c["Id"][:12]))
         return sorted(out, key=lambda s: s.name)
 
+    @_as_docker_error
     def logs(self, name: str, follow: bool = False, tail: int | str = "all") -> Iterator[bytes]:
         """The service container's output, streamed (follow keeps it open)."""
         if self._inspect(name) is None:

@@ -185,15 +185,18 @@ def test_missing_image_does_not_block_the_others(system_docker, busybox_image, c
         "ghostly": svc("127.0.0.1:9/ros-missing:v1", run),  # nothing listens on port 9: pull fails fast
         "after-ghost": svc(busybox_image, run, labels={"io.rancher.os.after": "ghostly"}),
         "loner": svc(busybox_image, run),
+        "no-device": svc(busybox_image, run, devices=["/dev/ros-no-such-device"]),  # create/start fails
     }
     eng = engine(system_docker, services)
     report = eng.up()
-    assert set(report.failed) == {"ghostly"}
+    assert set(report.failed) == {"ghostly", "no-device"}
     assert "127.0.0.1:9/ros-missing:v1" in report.failed["ghostly"]
+    assert "/dev/ros-no-such-device" in report.failed["no-device"]
     assert report.actions == {"after-ghost": CREATED, "loner": CREATED}
     # Retried on the next up (still failing), the others untouched.
     again = eng.up()
-    assert set(again.failed) == {"ghostly"} and again.actions == {"after-ghost": UNCHANGED, "loner": UNCHANGED}
+    assert set(again.failed) == {"ghostly", "no-device"}
+    assert again.actions == {"after-ghost": UNCHANGED, "loner": UNCHANGED}
 
 
 def test_reloadconfig_reads_the_new_config_before_later_services(system_docker, busybox_image, clean):
@@ -228,3 +231,21 @@ def test_stop_restart_logs_ps(system_docker, busybox_image, clean):
     assert eng.stop(["quiet"], timeout=1) == {}
     states = {s.name: s.state for s in eng.ps()}
     assert states == {"talker": "running", "quiet": "exited"}
+
+
+def test_host_namespaces_and_privileged_as_this_host_allows(system_docker, busybox_image, clean):
+    """The boot services' shape: host pid/net/uts/ipc; "privileged" as cap_add ALL minus SYS_RESOURCE."""
+    services = {"hosty": svc(busybox_image, "cat /proc/1/comm; hostname; ls /sys/class/net",
+                             network_mode="host", pid="host", uts="host", ipc="host",
+                             cap_add=["ALL"], cap_drop=["SYS_RESOURCE"],
+                             security_opt=["seccomp=unconfined", "apparmor=unconfined"],
+                             labels={"io.rancher.os.detach": "false"})}
+    report = engine(system_docker, services).up()
+    assert report.ok, report
+    out = system_docker.api.logs("hosty").decode().split()
+    with open("/proc/1/comm") as f:
+        assert out[0] == f.read().strip()
+    assert out[1] == os.uname().nodename
+    assert set(os.listdir("/sys/class/net")) <= set(out[2:])
+    host = info(system_docker, "hosty")["HostConfig"]
+    assert (host["PidMode"], host["NetworkMode"], host["UTSMode"], host["IpcMode"]) == ("host",) * 4
