@@ -249,3 +249,25 @@ def test_host_namespaces_and_privileged_as_this_host_allows(system_docker, busyb
     assert set(os.listdir("/sys/class/net")) <= set(out[2:])
     host = info(system_docker, "hosty")["HostConfig"]
     assert (host["PidMode"], host["NetworkMode"], host["UTSMode"], host["IpcMode"]) == ("host",) * 4
+
+
+def test_catalog_service_image_is_pulled_from_the_configured_registry(system_docker, busybox_image, registry,
+                                                                      clean):
+    from rancheros.sysdocker.catalog import CatalogEntry
+    image = "rancheros/os-test-addon:v1"
+    remote = f"{registry}/{image}"
+    system_docker.images.get(busybox_image).tag(remote)
+    for line in system_docker.api.push(remote, stream=True, decode=True):
+        assert "error" not in line, line
+    system_docker.images.remove(remote)
+    with pytest.raises(Exception):
+        system_docker.images.get(image)
+    catalog = {"test-addon": CatalogEntry("test-addon", "addon", "", {
+        "test-addon": svc(image, "exec sleep 1000")})}
+    doc = {"rancher": {"services": {}, "services_include": {"test-addon": True},
+                       "system_docker": {"registry": registry}}}
+    report = Engine(system_docker, doc, catalog=catalog).up()
+    assert report.ok and report.actions == {"test-addon": CREATED}
+    assert info(system_docker, "test-addon")["State"]["Running"]
+    assert system_docker.images.get(image).id == system_docker.images.get(busybox_image).id
+    system_docker.images.remove(image)
