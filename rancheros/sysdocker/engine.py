@@ -174,12 +174,12 @@ class Engine:
         action = CREATED
         if existing is not None:
             labels = existing["Config"].get("Labels") or {}
-            if labels.get(LABEL_HASH) == want:
+            if labels.get(LABEL_HASH) == want and self._image_unchanged(svc, existing):
                 if svc.createonly or existing["State"]["Running"] or self._ran_this_boot(svc, existing):
                     return UNCHANGED
                 self._start(svc, existing["Id"])
                 return STARTED
-            log.info("service %s: definition changed, recreating", svc.name)
+            log.info("service %s: definition or image changed, recreating", svc.name)
             self.api.remove_container(existing["Id"], force=True, v=False)
             action = RECREATED
         self._ensure_image(svc.image)
@@ -192,6 +192,13 @@ class Engine:
             return action
         self._start(svc, cid)
         return action
+
+    def _image_unchanged(self, svc: Service, container: dict) -> bool:
+        """False when the image tag now names another image (an upgrade loaded a new one)."""
+        try:
+            return self.api.inspect_image(svc.image)["Id"] == container["Image"]
+        except ImageNotFound:
+            return True  # keep what runs; nothing newer to switch to
 
     @staticmethod
     def _ran_this_boot(svc: Service, container: dict) -> bool:

@@ -271,3 +271,20 @@ def test_catalog_service_image_is_pulled_from_the_configured_registry(system_doc
     assert info(system_docker, "test-addon")["State"]["Running"]
     assert system_docker.images.get(image).id == system_docker.images.get(busybox_image).id
     system_docker.images.remove(image)
+
+
+def test_a_new_image_under_the_same_tag_recreates_the_service(system_docker, busybox_image, clean):
+    from conftest import busybox_rootfs_tar
+    tag = "ros-test/upgraded:v1"
+    system_docker.images.get(busybox_image).tag(tag)
+    services = {"upg": svc(tag, "exec sleep 1000"), "other": svc(busybox_image, "exec sleep 1000")}
+    engine(system_docker, services).up()
+    old = info(system_docker, "upg")["Id"]
+    system_docker.api.import_image_from_data(busybox_rootfs_tar(), repository="ros-test/upgraded", tag="v1",
+                                             changes=["ENV UPGRADED=1"])
+    report = engine(system_docker, services).up()
+    assert report.actions == {"upg": RECREATED, "other": UNCHANGED}
+    assert info(system_docker, "upg")["Id"] != old
+    assert "UPGRADED=1" in info(system_docker, "upg")["Config"]["Env"]
+    system_docker.api.remove_container("upg", force=True)
+    system_docker.images.remove(tag)
