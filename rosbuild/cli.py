@@ -1,0 +1,172 @@
+"""`build.py build|run`: the build pipeline and the QEMU launcher.
+
+    build [--update-lock] [--compression zstd|xz|gzip]
+    run [--memory MB] [--ssh-port N] [--no-build] [--uefi]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import yaml
+
+from rancheros import __version__
+from rancheros.errors import RosError, BuildError
+from rosbuild import debs, freeze, images, initramfs, iso, qemu, steps
+
+KERNEL_RECIPE = steps.ROOT / "kernel" / "kernel.yml"
+DEFAULT_COMPRESSION = "zstd"
+
+
+@dataclass
+class Artifacts:
+    """What `build` produces (paths under dist/artifacts) and the default kernel command line."""
+
+    iso: Path
+    vmlinuz: Path
+    initrd: Path
+    manifest: Path
+    cmdline: str
+    images: list[Path]
+
+    @property
+    def live_cmdline(self) -> str:
+        """The command line of the ISO's default (live) entry, for direct -kernel boots."""
+        return iso.entries(self.cmdline)[0].cmdline
+
+
+def kernel_recipe() -> dict:
+    try:
+        data = yaml.safe_load(KERNEL_RECIPE.read_text())
+        data["module_list"] = [m for group in data["modules"].values() for m in group]
+        return data
+    except (OSError, yaml.YAMLError, KeyError, AttributeError) as exc:
+        raise BuildError(f"{KERNEL_RECIPE}: {exc}") from exc
+
+
+def _merged_tree(name: str, trees: list[Path], lock: list[debs.Deb]) -> Path:
+    """One root holding several extracted packages (cached, rebuilt when the package list changes)."""
+    out = steps.cache_dir() / "trees" / name
+    stamp = steps.Stamp(f"tree-{name}", steps.hash_data([(d.name, d.version) for d in lock]))
+    if not stamp.fresh(out):
+        shutil.rmtree(out, ignore_errors=True)
+        debs.merge_trees(trees, out)
+        stamp.done()
+    return out
+
+
+def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION) -> Artifacts:
+    """Build vmlinuz, initrd, images and the ISO into dist/artifacts; unchanged inputs are not rebuilt."""
+    out = steps.DIST
+    out.mkdir(parents=True, exist_ok=True)
+    krec = kernel_recipe()
+    with steps.step("kernel package"):
+        kset = debs.PackageSet("kernel", (krec["package"],), only=("linux-image-*",))
+        kdebs, ktrees = debs.fetch_and_extract(kset, update_lock)
+        ktree = next(t for d, t in zip(kdebs, ktrees) if d.name != krec["package"])
+        vmlinuz_src = next((ktree / "boot").glob("vmlinuz-*"))
+    with steps.step("initramfs packages"):
+        recipe = initramfs.Recipe.load()
+        idebs, itrees = debs.fetch_and_extract(recipe.package_set(), update_lock)
+        pkgroot = _merged_tree("initramfs", itrees, idebs)
+    with steps.step("frozen binary (PyInstaller)"):
+        frozen = freeze.build()
+    with steps.step("system images"):
+        built = images.build_all(update_lock)
+    manifest = {
+        "name": "RancherOS-Py", "version": __version__,
+        "kernel": {d.name: d.version for d in kdebs},
+        "initramfs_packages": {d.name: d.version for d in idebs},
+        "images": {i.tag: {"packages": i.packages, "archive": i.archive.name} for i in built},
+        "compression": compression,
+    }
+    initrd = out / "initrd"
+    inputs = steps.hash_data(manifest, krec, steps.hash_files([frozen, *[i.archive for i in built]]),
+                             steps.hash_files([initramfs.RECIPE, Path(initramfs.__file__),
+                                               Path(steps.__file__).parent / "cpio.py",
+                                               Path(steps.__file__).parent / "modules.py"]))
+    stamp = steps.Stamp("initramfs", inputs)
+    facts_file = steps.cache_dir() / "initramfs-facts.json"
+    with steps.step(f"initramfs ({compression})"):
+        if stamp.fresh(initrd, facts_file):
+            steps.say("initrd up to date")
+            facts = json.loads(facts_file.read_text())
+        else:
+            stage = steps.cache_dir() / "initramfs-stage"
+            facts = initramfs.assemble(stage, pkgroot, frozen, ktree, krec["module_list"],
+                                       [i.archive for i in built], manifest, recipe)
+            raw, packed = initramfs.pack(stage, initrd, compression)
+            facts.update(initrd_uncompressed=raw, initrd_compressed=packed)
+            facts_file.write_text(json.dumps(facts))
+            stamp.done()
+    vmlinuz = out / "vmlinuz"
+    shutil.copy2(vmlinuz_src, vmlinuz)
+    iso_path = out / "rancheros.iso"
+    cmdline = krec.get("cmdline", "")
+    with steps.step("ISO"):
+        istamp = steps.Stamp("iso", steps.hash_data(steps.hash_files([vmlinuz, initrd]), cmdline,
+                                                     steps.hash_files([Path(iso.__file__)])))
+        if istamp.fresh(iso_path):
+            steps.say("ISO up to date")
+        else:
+            iso.build(vmlinuz, initrd, cmdline, iso_path)
+            istamp.done()
+    manifest.update(facts)
+    manifest["sizes"] = {"iso": iso_path.stat().st_size, "vmlinuz": vmlinuz.stat().st_size,
+                         **{f"image:{i.tag}": i.archive.stat().st_size for i in built}}
+    manifest_path = out / "manifest.json"
+    manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, [i.archive for i in built])
+
+
+def _cmd_build(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="build.py build")
+    p.add_argument("--update-lock", action="store_true", help="re-resolve every package set")
+    p.add_argument("--compression", choices=sorted(initramfs.COMPRESSORS), default=DEFAULT_COMPRESSION)
+    a = p.parse_args(args)
+    art = build(a.update_lock, a.compression)
+    steps.say(f"artifacts: {art.iso} ({art.iso.stat().st_size / 1e6:.1f} MB), {art.vmlinuz}, {art.initrd}")
+    return 0
+
+
+def _cmd_run(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="build.py run")
+    p.add_argument("--memory", type=int, default=1024, help="MB of RAM (default 1024)")
+    p.add_argument("--ssh-port", type=int, default=2222, help="host port forwarded to the VM's SSH")
+    p.add_argument("--cpus", type=int, default=1)
+    p.add_argument("--no-build", action="store_true", help="boot the existing dist/artifacts")
+    p.add_argument("--uefi", action="store_true", help="boot with OVMF instead of SeaBIOS")
+    a = p.parse_args(args)
+    iso_path = steps.DIST / "rancheros.iso"
+    if not a.no_build or not iso_path.exists():
+        iso_path = build().iso
+    disk = qemu.create_disk(steps.cache_dir() / "state-disk.qcow2", "4G")
+    steps.say(f"booting {iso_path} (state disk {disk}, ssh -p {a.ssh_port} rancher@localhost; "
+              "ctrl-a x quits, ctrl-a c is the QEMU monitor)")
+    vm = qemu.VM(iso=iso_path, disks=[disk], memory=a.memory, cpus=a.cpus, ssh_port=a.ssh_port,
+                 interactive=True, uefi=a.uefi, serial_log=steps.cache_dir() / "run-serial.log")
+    try:
+        vm.start()
+        return vm.wait()
+    except KeyboardInterrupt:
+        return 130
+    finally:
+        vm.cleanup()
+
+
+def main(command: str, args: list[str]) -> int:
+    try:
+        if command == "build":
+            return _cmd_build(args)
+        if command == "run":
+            return _cmd_run(args)
+        print(f"build.py: unknown command {command!r}", file=sys.stderr)
+        return 2
+    except RosError as exc:
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 1

@@ -1,0 +1,308 @@
+"""Debian packages: dependency closure, lock file, download to the cache, extraction.
+
+A *package set* (a recipe's `packages`, minus its `exclude`, optionally kept to
+`only` patterns) is resolved once with `apt-cache` and pinned in the lock file;
+later builds read versions from the lock, so a second build downloads nothing.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import json
+import logging
+import os
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Optional
+
+from rancheros.errors import BuildError
+from rosbuild import steps
+
+log = logging.getLogger(__name__)
+
+LOCK_FILE = steps.ROOT / "images" / "packages.lock"
+APT_DEPENDS_FLAGS = ["--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
+                     "--no-replaces", "--no-enhances"]
+# Packages that only matter to dpkg/maintainer scripts, never at run time in our images.
+NEVER = {"debconf", "cdebconf", "debconf-2.0", "perl-base", "dpkg", "init-system-helpers", "adduser",
+         "ucf", "runit-helper", "lsb-base", "sysvinit-utils", "sensible-utils", "install-info",
+         "debianutils", "base-files", "base-passwd", "passwd", "login", "libpam-runtime",
+         "systemd", "systemd-sysv", "systemd-timesyncd", "dbus", "libc-bin", "usrmerge",
+         "linux-base", "initramfs-tools", "mount", "tzdata", "media-types", "readline-common",
+         "netbase", "libdebconfclient0", "gcc-12-base"}
+# Files nobody reads on a container host.
+PRUNE = ["usr/share/doc", "usr/share/man", "usr/share/info", "usr/share/locale", "usr/share/lintian",
+         "usr/share/bug", "usr/share/bash-completion", "usr/share/zsh", "usr/share/fish",
+         "usr/share/gdb", "usr/share/i18n", "usr/share/apport", "usr/share/menu",
+         "usr/share/doc-base", "usr/share/common-licenses", "usr/share/pixmaps",
+         "etc/init.d", "etc/rc0.d", "etc/rc1.d", "etc/rc2.d", "etc/rc3.d", "etc/rc4.d", "etc/rc5.d",
+         "etc/rc6.d", "etc/rcS.d", "lib/systemd/system", "usr/lib/systemd/system", "etc/cron.daily",
+         "etc/logrotate.d", "usr/share/initramfs-tools", "etc/initramfs-tools"]
+
+
+@dataclass(frozen=True)
+class PackageSet:
+    """What one recipe asks for: root packages, exclusions, and an optional allow-list of patterns."""
+
+    name: str
+    packages: tuple[str, ...]
+    exclude: tuple[str, ...] = ()
+    only: tuple[str, ...] = ()
+
+    def key(self) -> dict:
+        return {"packages": sorted(self.packages), "exclude": sorted(self.exclude), "only": sorted(self.only)}
+
+
+@dataclass(frozen=True)
+class Deb:
+    name: str
+    version: str
+    arch: str
+    sha256: str
+
+    @property
+    def filename(self) -> str:
+        return f"{self.name}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
+
+
+# ---- parsing apt-cache output (pure) ------------------------------------
+
+_DEP_LINE = re.compile(r"^ (\|| )(PreDepends|Depends): (.+)$")
+
+
+def parse_depends(text: str) -> dict[str, list[list[str | tuple[str, list[str]]]]]:
+    """Parse `apt-cache depends` into {package: [group, ...]}; a group lists alternatives.
+
+    An alternative is a package name, or (virtual-name, providers) for a `<virtual>` entry.
+    """
+    result: dict[str, list] = {}
+    current: Optional[str] = None
+    group: list = []
+    last_virtual: Optional[tuple[str, list[str]]] = None
+    for line in text.splitlines():
+        if not line.startswith(" "):
+            current = line.strip()
+            result.setdefault(current, [])
+            group, last_virtual = [], None
+            continue
+        m = _DEP_LINE.match(line)
+        if m:
+            alt_marker, _, target = m.groups()
+            if target.startswith("<") and target.endswith(">"):
+                entry: str | tuple[str, list[str]] = (target[1:-1], [])
+                last_virtual = entry  # type: ignore[assignment]
+            else:
+                entry = target
+                last_virtual = None
+            group.append(entry)
+            if alt_marker != "|":
+                result[current].append(group)
+                group = []
+            continue
+        if line.startswith("    ") and last_virtual is not None:
+            last_virtual[1].append(line.strip())
+    return result
+
+
+def parse_show(text: str) -> dict[str, Deb]:
+    """Parse `apt-cache show --no-all-versions` stanzas into {name: Deb}."""
+    debs: dict[str, Deb] = {}
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line and not line.startswith(" ") and ":" in line:
+                k, v = line.split(":", 1)
+                fields[k] = v.strip()
+        if "Package" in fields and fields["Package"] not in debs:
+            debs[fields["Package"]] = Deb(fields["Package"], fields["Version"],
+                                          fields.get("Architecture", "amd64"), fields.get("SHA256", ""))
+    return debs
+
+
+def choose(group: list, chosen: set[str], known: set[str]) -> Optional[str]:
+    """Pick one alternative of a dependency group: one already chosen, else the first real one."""
+    names: list[str] = []
+    for alt in group:
+        if isinstance(alt, tuple):
+            names += alt[1]
+        else:
+            names.append(alt)
+    for n in names:
+        if n in chosen:
+            return n
+    for n in names:
+        if n in known:
+            return n
+    return None
+
+
+def _excluded(name: str, pset: PackageSet) -> bool:
+    if name in pset.packages:
+        return False
+    if name in NEVER or any(fnmatch.fnmatch(name, p) for p in pset.exclude):
+        return True
+    return bool(pset.only) and not any(fnmatch.fnmatch(name, p) for p in pset.only)
+
+
+# ---- apt I/O -------------------------------------------------------------
+
+def _apt_show(names: Iterable[str]) -> dict[str, Deb]:
+    names = sorted(set(names))
+    if not names:
+        return {}
+    out = steps.run(["apt-cache", "show", "--no-all-versions", *names])
+    return parse_show(out)
+
+
+def _real_packages(names: Iterable[str]) -> set[str]:
+    """Which of these names are real (non-virtual) packages apt knows."""
+    out = steps.run(["apt-cache", "policy", *sorted(set(names))])
+    real, current = set(), None
+    for line in out.splitlines():
+        if not line.startswith(" ") and line.endswith(":"):
+            current = line[:-1]
+        elif current and line.strip().startswith("Candidate:") and "(none)" not in line:
+            real.add(current)
+    return real
+
+
+def resolve(pset: PackageSet) -> dict[str, Deb]:
+    """The dependency closure of a package set, by breadth-first `apt-cache depends` calls."""
+    chosen: set[str] = set(pset.packages)
+    todo = list(pset.packages)
+    missing = set(pset.packages) - _real_packages(pset.packages)
+    if missing:
+        raise BuildError(f"recipe '{pset.name}': unknown Debian packages {sorted(missing)} (apt-get update?)")
+    known: set[str] = set(pset.packages)
+    while todo:
+        out = steps.run(["apt-cache", "depends", *APT_DEPENDS_FLAGS, *todo])
+        deps = parse_depends(out)
+        candidates = {a if isinstance(a, str) else p
+                      for groups in deps.values() for g in groups for a in g
+                      for p in ([a] if isinstance(a, str) else a[1])}
+        known |= _real_packages(candidates - known) if candidates - known else set()
+        todo = []
+        for pkg, groups in deps.items():
+            for g in groups:
+                pick = choose(g, chosen, known)
+                if pick is None or pick in chosen or _excluded(pick, pset):
+                    continue
+                chosen.add(pick)
+                todo.append(pick)
+    return _apt_show(chosen)
+
+
+# ---- lock file -------------------------------------------------------------
+
+def load_lock(path: Path = LOCK_FILE) -> dict:
+    if not path.exists():
+        return {"sets": {}}
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise BuildError(f"{path}: not valid JSON ({exc}); delete it to re-resolve") from exc
+
+
+def save_lock(lock: dict, path: Path = LOCK_FILE) -> None:
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(lock, indent=1, sort_keys=True) + "\n")
+    os.replace(tmp, path)
+
+
+def locked(pset: PackageSet, update: bool = False, path: Path = LOCK_FILE) -> list[Deb]:
+    """The pinned packages of a set; resolves and records them when the set is new or changed."""
+    lock = load_lock(path)
+    entry = lock["sets"].get(pset.name)
+    if update or entry is None or entry.get("request") != pset.key():
+        steps.say(f"resolving Debian packages for '{pset.name}' into {path.name}")
+        debs = resolve(pset)
+        entry = {"request": pset.key(),
+                 "packages": {d.name: [d.version, d.arch, d.sha256] for d in debs.values()}}
+        lock["sets"][pset.name] = entry
+        save_lock(lock, path)
+    return [Deb(n, v, a, s) for n, (v, a, s) in sorted(entry["packages"].items())]
+
+
+# ---- download and extract ---------------------------------------------------
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def fetch(debs: Iterable[Deb]) -> dict[str, Path]:
+    """Download what the cache lacks (`apt-get download name=version`), verify sha256."""
+    debs = list(debs)
+    dest = steps.cache_dir() / "debs"
+    dest.mkdir(parents=True, exist_ok=True)
+    missing = [d for d in debs if not (dest / d.filename).exists()]
+    if missing:
+        steps.say(f"downloading {len(missing)} .deb files")
+        steps.run(["apt-get", "download", "-q", *[f"{d.name}={d.version}" for d in missing]], cwd=dest)
+    paths = {}
+    for d in debs:
+        p = dest / d.filename
+        if not p.exists():
+            raise BuildError(f"apt-get download did not produce {p.name}")
+        if d in missing and d.sha256 and _sha256(p) != d.sha256:
+            p.unlink()
+            raise BuildError(f"{p.name}: sha256 differs from the lock file")
+        paths[d.name] = p
+    return paths
+
+
+def extract(deb: Deb, path: Path) -> Path:
+    """Unpack one .deb (no maintainer scripts) into the cache, pruned of docs; reused across builds."""
+    out = steps.cache_dir() / "extract" / deb.filename[:-4]
+    if (out / ".done").exists():
+        return out
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    steps.run(["dpkg-deb", "-x", str(path), str(out)])
+    for rel in PRUNE:
+        target = out / rel
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target)
+    (out / ".done").write_text(deb.version)
+    return out
+
+
+def fetch_and_extract(pset: PackageSet, update_lock: bool = False) -> tuple[list[Deb], list[Path]]:
+    """Locked packages of a set and their extracted trees (in package-name order)."""
+    debs = locked(pset, update_lock)
+    paths = fetch(debs)
+    return debs, [extract(d, paths[d.name]) for d in debs]
+
+
+def merge_trees(trees: Iterable[Path], dest: Path) -> None:
+    """Copy extracted package trees into one root with Debian 12's merged /usr (bin, sbin, lib -> usr)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for d in ("bin", "sbin", "lib", "lib64"):
+        (dest / "usr" / d).mkdir(parents=True, exist_ok=True)
+        if not (dest / d).is_symlink():
+            (dest / d).symlink_to(f"usr/{d}")
+    for tree in trees:
+        for src in sorted(Path(tree).rglob("*")):
+            rel = src.relative_to(tree)
+            if rel.parts[0] == ".done":
+                continue
+            if rel.parts[0] in ("bin", "sbin", "lib", "lib64"):
+                rel = Path("usr", *rel.parts)
+            target = dest / rel
+            if src.is_dir() and not src.is_symlink():
+                target.mkdir(parents=True, exist_ok=True)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if target.is_symlink() or target.exists():
+                target.unlink()
+            if src.is_symlink():
+                target.symlink_to(os.readlink(src))
+            else:
+                shutil.copy2(src, target)
