@@ -158,14 +158,22 @@ class Engine:
 
     def _reload_graph(self, state: dict, report: UpReport) -> Graph:
         """Re-read the config after a reloadconfig service ran; later services use the new definitions."""
-        self.doc = self._reload()
+        try:
+            doc = self._reload()
+        except Exception as e:  # a broken new config must not stop the services still to start
+            report.problems.append(f"config reload failed, keeping the previous config: {e}")
+            log.error("%s", report.problems[-1])
+            return self.graph_of(state["services"])
+        self.doc = doc
         services, errors, problems = self.definitions()
         for name, err in errors.items():
             report.failed.setdefault(name, err)
         report.problems += [p for p in problems if p not in report.problems]
         state["services"] = services
         log.info("config reloaded: %d services enabled", len(services))
-        return self.graph_of(services)
+        graph = self.graph_of(services)
+        report.problems += [p for p in graph.problems if p not in report.problems]
+        return graph
 
     def _up_one(self, svc: Service) -> str:
         """Bring one service to its definition; returns the action taken, raises with the reason."""

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from rancheros.errors import ConfigError
 from rancheros.sysdocker.engine import CREATED, RECREATED, STARTED, UNCHANGED, Engine
 
 pytestmark = pytest.mark.integration
@@ -217,6 +218,16 @@ def test_reloadconfig_reads_the_new_config_before_later_services(system_docker, 
     assert calls == [1]
     assert report.actions == {"cloud": CREATED, "console": CREATED, "extra": CREATED}
     assert "FROM=user-data" in info(system_docker, "console")["Config"]["Env"]
+
+    # A reload that fails keeps the previous config: the rest still starts.
+    system_docker.api.remove_container("cloud", force=True)
+    system_docker.api.remove_container("extra", force=True)
+
+    def broken() -> dict:
+        raise ConfigError("cloud-config.yml line 3: mapping values are not allowed here")
+    report = Engine(system_docker, doc_of(reloaded), reload=broken, catalog={}).up()
+    assert report.actions == {"cloud": CREATED, "console": UNCHANGED, "extra": CREATED}
+    assert any("config reload failed" in p and "line 3" in p for p in report.problems)
 
 
 def test_stop_restart_logs_ps(system_docker, busybox_image, clean):
