@@ -97,3 +97,19 @@ def test_scheduler_takes_a_new_graph_midway():
     seen.clear()
     run_graph(g, lambda n: seen.append(n), scope=["init"], on_done=on_done)
     assert seen == ["init"]
+
+
+def test_finished_epoch_parses_dockers_timestamps():
+    from rancheros.sysdocker.engine import finished_epoch
+    assert finished_epoch("1970-01-01T00:00:10.500000000Z") == pytest.approx(10.5)
+    assert finished_epoch("0001-01-01T00:00:00Z") < 0
+    assert finished_epoch("garbage") == 0.0
+
+
+def test_engine_on_an_unreachable_daemon_raises_docker_error(tmp_path):
+    import docker
+
+    from rancheros.sysdocker.engine import Engine
+    client = docker.DockerClient(base_url=f"unix://{tmp_path}/none.sock", version="1.41")
+    with pytest.raises(DockerError, match="system Docker"):
+        Engine(client, {"rancher": {"services": {}}}, catalog={}).ps()
