@@ -299,3 +299,15 @@ def test_a_new_image_under_the_same_tag_recreates_the_service(system_docker, bus
     assert "UPGRADED=1" in info(system_docker, "upg")["Config"]["Env"]
     system_docker.api.remove_container("upg", force=True)
     system_docker.images.remove(tag)
+
+
+def test_independent_one_shots_run_in_parallel(system_docker, busybox_image, clean):
+    oneshot = {"io.rancher.os.detach": "false"}
+    services = {"p1": svc(busybox_image, "sleep 1", labels=oneshot),
+                "p2": svc(busybox_image, "sleep 1", labels=oneshot),
+                "joined": svc(busybox_image, "true", labels={**oneshot, "io.rancher.os.after": "p1,p2"})}
+    assert engine(system_docker, services).up().ok
+    p1, p2, joined = (info(system_docker, n)["State"] for n in ("p1", "p2", "joined"))
+    # Each started before the other finished: they overlapped. The join waited for both.
+    assert p1["StartedAt"] < p2["FinishedAt"] and p2["StartedAt"] < p1["FinishedAt"]
+    assert joined["StartedAt"] > max(p1["FinishedAt"], p2["FinishedAt"])
