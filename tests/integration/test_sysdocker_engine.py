@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from rancheros.errors import ConfigError
-from rancheros.sysdocker.engine import CREATED, RECREATED, STARTED, UNCHANGED, Engine
+from rancheros.sysdocker.engine import CREATED, RECREATED, STARTED, UNCHANGED, Engine, finished_epoch
 
 pytestmark = pytest.mark.integration
 
@@ -51,6 +51,11 @@ def info(client, name: str) -> dict:
     return client.api.inspect_container(name)
 
 
+def at(client, name: str, field: str) -> float:
+    """A container's StartedAt/FinishedAt as epoch seconds (Docker trims trailing zeros: compare numbers)."""
+    return finished_epoch(info(client, name)["State"][field])
+
+
 def stamp(data: Path, name: str) -> float:
     return float((data / name).read_text().split()[0])
 
@@ -84,7 +89,7 @@ def test_order_oneshots_createonly_volumes_from(system_docker, busybox_image, cl
     for n in ("zero", "first", "second"):
         state = info(system_docker, n)["State"]
         assert (state["Status"], state["ExitCode"]) == ("exited", 0)
-    assert info(system_docker, "third")["State"]["StartedAt"] < info(system_docker, "fourth")["State"]["StartedAt"]
+    assert at(system_docker, "third", "StartedAt") < at(system_docker, "fourth", "StartedAt")
     # createonly: created, never started; its volume reached the others through volumes_from.
     vols = info(system_docker, "vols")["State"]
     assert vols["Status"] == "created" and vols["StartedAt"].startswith("0001-")
@@ -159,7 +164,7 @@ def test_stop_all_in_reverse_dependency_order(system_docker, busybox_image, clea
     assert eng.stop_all(timeout_each=10) == {}
     ts = [stamp(tmp_path, f"stop-{n}") for n in ("top", "middle", "base")]
     assert ts == sorted(ts)
-    finished = [info(system_docker, n)["State"]["FinishedAt"] for n in ("top", "middle", "base")]
+    finished = [at(system_docker, n, "FinishedAt") for n in ("top", "middle", "base")]
     assert finished[0] < finished[1] < finished[2]
     assert all(info(system_docker, n)["State"]["ExitCode"] == 0 for n in services)  # stopped by TERM, not KILL
 
@@ -236,9 +241,9 @@ def test_stop_restart_logs_ps(system_docker, busybox_image, clean):
     eng = engine(system_docker, services)
     eng.up()
     assert b"hello-from-talker" in b"".join(eng.logs("talker"))
-    started = info(system_docker, "talker")["State"]["StartedAt"]
+    started = at(system_docker, "talker", "StartedAt")
     eng.restart(["talker"], timeout=1)
-    assert info(system_docker, "talker")["State"]["StartedAt"] > started
+    assert at(system_docker, "talker", "StartedAt") > started
     assert eng.stop(["quiet"], timeout=1) == {}
     states = {s.name: s.state for s in eng.ps()}
     assert states == {"talker": "running", "quiet": "exited"}
@@ -307,7 +312,8 @@ def test_independent_one_shots_run_in_parallel(system_docker, busybox_image, cle
                 "p2": svc(busybox_image, "sleep 1", labels=oneshot),
                 "joined": svc(busybox_image, "true", labels={**oneshot, "io.rancher.os.after": "p1,p2"})}
     assert engine(system_docker, services).up().ok
-    p1, p2, joined = (info(system_docker, n)["State"] for n in ("p1", "p2", "joined"))
+    start = {n: at(system_docker, n, "StartedAt") for n in services}
+    end = {n: at(system_docker, n, "FinishedAt") for n in services}
     # Each started before the other finished: they overlapped. The join waited for both.
-    assert p1["StartedAt"] < p2["FinishedAt"] and p2["StartedAt"] < p1["FinishedAt"]
-    assert joined["StartedAt"] > max(p1["FinishedAt"], p2["FinishedAt"])
+    assert start["p1"] < end["p2"] and start["p2"] < end["p1"]
+    assert start["joined"] > max(end["p1"], end["p2"])
