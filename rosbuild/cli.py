@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import shutil
 import sys
@@ -61,7 +62,16 @@ def _merged_tree(name: str, trees: list[Path], lock: list[debs.Deb]) -> Path:
 
 
 def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION) -> Artifacts:
-    """Build vmlinuz, initrd, images and the ISO into dist/artifacts; unchanged inputs are not rebuilt."""
+    """Build vmlinuz, initrd, images and the ISO into dist/artifacts; unchanged inputs are not rebuilt.
+
+    Concurrent builds (several test sessions) wait for each other on a lock in the cache.
+    """
+    with open(steps.cache_dir() / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build(update_lock, compression)
+
+
+def _build(update_lock: bool, compression: str) -> Artifacts:
     out = steps.DIST
     out.mkdir(parents=True, exist_ok=True)
     krec = kernel_recipe()
