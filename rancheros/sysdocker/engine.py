@@ -250,7 +250,9 @@ class Engine:
             self.api.pull(repo, tag=tag or "latest")
             if source != image:
                 target_repo, target_tag = parse_repository_tag(image)
-                self.api.tag(source if tag else f"{source}:latest", target_repo, target_tag or "latest")
+                pulled = source if tag else f"{source}:latest"
+                self.api.tag(pulled, target_repo, target_tag or "latest")
+                self.api.remove_image(pulled, noprune=True)  # only the name the config uses stays
         except DockerException as e:
             raise ServiceError(f"image {image} is not present and pulling {source} failed: "
                                f"{_docker_reason(e)}") from e

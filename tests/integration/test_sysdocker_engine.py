@@ -286,6 +286,7 @@ def test_catalog_service_image_is_pulled_from_the_configured_registry(system_doc
     assert report.ok and report.actions == {"test-addon": CREATED}
     assert info(system_docker, "test-addon")["State"]["Running"]
     assert system_docker.images.get(image).id == system_docker.images.get(busybox_image).id
+    assert system_docker.images.get(busybox_image).tags.count(remote) == 0
     system_docker.images.remove(image)
 
 
