@@ -74,7 +74,9 @@ def test_enable_disable_write_services_include(ros_env, capsys):
     assert local_config(ros_env)["rancher"]["services"]["hello"]  # the rest of the file kept
     capsys.readouterr()
     assert ros(["addon", "list"]) == 0
-    assert capsys.readouterr().out.split() == ["disabled", "qemu-guest-agent"]
+    rows = [line.split() for line in capsys.readouterr().out.splitlines()]
+    assert ["disabled", "qemu-guest-agent"] in rows and ["disabled", "open-vm-tools"] in rows
+    assert all(row[1] not in ("crond", "ubuntu-console") for row in rows)  # add-ons only
 
     assert ros(["console", "enable", "debian-console"]) == 0
     assert local_config(ros_env)["rancher"]["console"] == "debian-console"
