@@ -1,15 +1,197 @@
-"""System images from recipes (placeholder until the recipes land)."""
+"""System images: recipes (images/<name>.yml) -> root filesystems from .debs -> one image archive.
+
+Each recipe's packages become one layer on top of its `base` (the base's
+packages are not repeated); all images go into one archive so a shared layer
+is stored once. No Docker daemon is involved.
+"""
+
 from __future__ import annotations
-from dataclasses import dataclass
+
+import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Optional
+
+import yaml
+
+from rancheros import __version__
+from rancheros.errors import BuildError
+from rosbuild import busybox, debs, initramfs, oci, steps
+
+RECIPES = steps.ROOT / "images"
+ARCHIVE_NAME = "rancheros-images.tar"
+KEYS = {"base", "packages", "exclude", "busybox", "ca_bundle", "files", "dirs", "links", "owners",
+        "env", "entrypoint", "cmd", "workdir", "labels"}
+
+
+@dataclass
+class Recipe:
+    """One system image, as images/<name>.yml declares it."""
+
+    name: str
+    base: Optional[str] = None
+    packages: list[str] = field(default_factory=list)
+    exclude: list[str] = field(default_factory=list)
+    busybox: bool = False
+    ca_bundle: bool = False
+    files: dict[str, dict] = field(default_factory=dict)   # path: {content, mode}
+    dirs: list[str] = field(default_factory=list)
+    links: dict[str, str] = field(default_factory=dict)
+    owners: dict[str, list[int]] = field(default_factory=dict)
+    env: list[str] = field(default_factory=list)
+    entrypoint: Optional[list[str]] = None
+    cmd: Optional[list[str]] = None
+    workdir: str = "/"
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        return f"rancheros/{self.name}:v{__version__}"
+
+    @classmethod
+    def load(cls, path: Path) -> "Recipe":
+        try:
+            data = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise BuildError(f"{path}: {exc}") from exc
+        if not isinstance(data, dict):
+            raise BuildError(f"{path}: a recipe is a mapping, got {type(data).__name__}")
+        unknown = set(data) - KEYS
+        if unknown:
+            raise BuildError(f"{path}: unknown keys {sorted(unknown)} (allowed: {sorted(KEYS)})")
+        for key, value in data.get("files", {}).items():
+            if not key.startswith("/") or not isinstance(value, dict) or "content" not in value:
+                raise BuildError(f"{path}: files.{key} needs an absolute path and a `content`")
+        return cls(name=path.stem, **data)
+
+
+def load_all(directory: Path = RECIPES) -> list[Recipe]:
+    """Every recipe, bases before the images built on them."""
+    recipes = {p.stem: Recipe.load(p) for p in sorted(directory.glob("*.yml"))}
+    ordered: list[Recipe] = []
+
+    def visit(r: Recipe, chain: tuple[str, ...]) -> None:
+        if r in ordered:
+            return
+        if r.base:
+            if r.base not in recipes:
+                raise BuildError(f"images/{r.name}.yml: base '{r.base}' has no recipe")
+            if r.base in chain:
+                raise BuildError(f"images: base cycle {' -> '.join(chain + (r.base,))}")
+            visit(recipes[r.base], chain + (r.name,))
+        ordered.append(r)
+
+    for r in recipes.values():
+        visit(r, ())
+    return ordered
 
 
 @dataclass
 class BuiltImage:
     tag: str
     archive: Path
-    packages: dict
+    packages: dict[str, str]
+    layers: list[oci.Layer]
+
+
+def _mode(value: object, where: str) -> int:
+    """A file mode written as an octal string ("0640") or an int."""
+    try:
+        return value if isinstance(value, int) else int(str(value).replace("0o", ""), 8)
+    except ValueError:
+        raise BuildError(f"{where}: mode {value!r} is not an octal number like \"0644\"") from None
+
+
+def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
+    """Packages, then the recipe's dirs, files, links, busybox applets and CA bundle."""
+    shutil.rmtree(rootfs, ignore_errors=True)
+    debs.merge_trees(pkg_trees, rootfs)
+    for d in recipe.dirs:
+        (rootfs / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
+    for path, spec in recipe.files.items():
+        f = rootfs / path.lstrip("/")
+        f.parent.mkdir(parents=True, exist_ok=True)
+        if f.is_symlink():
+            f.unlink()
+        f.write_text(spec["content"])
+        f.chmod(_mode(spec.get("mode", "0644"), f"images/{recipe.name}.yml files.{path}"))
+    for path, target in recipe.links.items():
+        link = rootfs / path.lstrip("/")
+        link.parent.mkdir(parents=True, exist_ok=True)
+        if link.is_symlink() or link.is_file():
+            link.unlink()
+        elif link.is_dir():
+            shutil.rmtree(link)
+        link.symlink_to(target)
+    if recipe.busybox:
+        busybox.link_applets(rootfs)
+    if recipe.ca_bundle:
+        (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
+        (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(initramfs.ca_bundle(rootfs))
+
+
+def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = False
+                ) -> tuple[Optional[oci.Layer], list[debs.Deb]]:
+    """The recipe's own layer (None when it adds nothing) and its locked packages."""
+    locked: list[debs.Deb] = []
+    trees: list[Path] = []
+    if recipe.packages:
+        pset = debs.PackageSet(f"image-{recipe.name}", tuple(recipe.packages),
+                               tuple(sorted(set(recipe.exclude) | base_packages)))
+        locked, trees = debs.fetch_and_extract(pset, update_lock)
+    if not (locked or recipe.files or recipe.dirs or recipe.links):
+        return None, locked
+    work = steps.cache_dir() / "images" / recipe.name
+    layer_path = work / "layer.tar"
+    stamp = steps.Stamp(f"image-{recipe.name}", steps.hash_data(
+        recipe.__dict__, [(d.name, d.version) for d in locked], steps.SOURCE_DATE_EPOCH,
+        steps.hash_files([Path(__file__), Path(oci.__file__), Path(busybox.__file__)])))
+    if not stamp.fresh(layer_path):
+        rootfs = work / "rootfs"
+        _fill_rootfs(recipe, rootfs, trees)
+        owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
+        with open(layer_path, "wb") as f:
+            oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners)
+        shutil.rmtree(rootfs)
+        stamp.done()
+    return oci.Layer.from_file(layer_path), locked
+
+
+def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False) -> list[BuiltImage]:
+    """Build the given recipes (bases first) and write them into one archive."""
+    layers: dict[str, list[oci.Layer]] = {}
+    pkgs: dict[str, dict[str, str]] = {}
+    images: list[oci.Image] = []
+    for r in recipes:
+        base_layers = layers[r.base] if r.base else []
+        base_pkgs = dict(pkgs[r.base]) if r.base else {}
+        layer, locked = build_layer(r, set(base_pkgs), update_lock)
+        layers[r.name] = base_layers + ([layer] if layer else [])
+        pkgs[r.name] = {**base_pkgs, **{d.name: d.version for d in locked}}
+        if not layers[r.name]:
+            raise BuildError(f"images/{r.name}.yml: the image has no content (no base, packages or files)")
+        images.append(oci.Image(r.tag, layers[r.name], r.entrypoint, r.cmd, r.env or _base_env(r, recipes),
+                                r.workdir, r.labels))
+    archive.parent.mkdir(parents=True, exist_ok=True)
+    stamp = steps.Stamp(f"archive-{archive.name}", steps.hash_data(
+        [(i.tag, i.config().decode()) for i in images], str(archive)))
+    if not stamp.fresh(archive):
+        oci.write_archive(images, archive, steps.SOURCE_DATE_EPOCH)
+        stamp.done()
+    return [BuiltImage(i.tag, archive, pkgs[r.name], i.layers) for r, i in zip(recipes, images)]
+
+
+def _base_env(recipe: Recipe, recipes: list[Recipe]) -> list[str]:
+    """An image without its own env inherits its base's."""
+    by_name = {r.name: r for r in recipes}
+    r: Optional[Recipe] = recipe
+    while r is not None:
+        if r.env:
+            return r.env
+        r = by_name.get(r.base) if r.base else None
+    return []
 
 
 def build_all(update_lock: bool = False) -> list[BuiltImage]:
-    return []
+    """Every recipe under images/ into <cache>/images/rancheros-images.tar."""
+    return build_images(load_all(), steps.cache_dir() / "images" / ARCHIVE_NAME, update_lock)

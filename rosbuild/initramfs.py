@@ -13,13 +13,12 @@ import stat
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
 
 import yaml
 
 from rancheros import __version__
 from rancheros.errors import BuildError
-from rosbuild import cpio, debs, elf, modules, steps
+from rosbuild import busybox, cpio, debs, elf, modules, steps
 
 RECIPE = steps.ROOT / "initramfs" / "initramfs.yml"
 ROS_LINKS = {
@@ -96,25 +95,6 @@ def ca_bundle(pkgroot: Path) -> bytes:
     return b"".join(c.read_bytes().rstrip(b"\n") + b"\n" for c in certs)
 
 
-def busybox_links(root: Path, busybox: Path, skip: Iterable[str]) -> int:
-    """Link busybox applets at their paths (merged /usr) where nothing exists yet."""
-    out = subprocess.run([str(busybox), "--list-full"], capture_output=True, text=True, check=True).stdout
-    skip, n = set(skip), 0
-    for entry in out.split():
-        rel = Path(entry)
-        if rel.name in skip or rel.name == "busybox":
-            continue
-        if rel.parts[0] in ("bin", "sbin"):
-            rel = Path("usr", *rel.parts)
-        target = root / rel
-        if target.exists() or target.is_symlink():
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.symlink_to(os.path.relpath(root / "usr/bin/busybox", target.parent))
-        n += 1
-    return n
-
-
 def os_release() -> str:
     return (f'NAME="RancherOS-Py"\nID=rancheros\nID_LIKE=debian\nVERSION="{__version__}"\n'
             f'VERSION_ID={__version__}\nPRETTY_NAME="RancherOS-Py {__version__}"\n'
@@ -162,7 +142,7 @@ def assemble(stage: Path, pkgroot: Path, frozen: Path, kernel_tree: Path, module
         if link.exists() or link.is_symlink():
             link.unlink()
         link.symlink_to(target)
-    applets = busybox_links(stage, stage / "usr/bin/busybox", recipe.busybox_skip)
+    applets = busybox.link_applets(stage, "usr/bin/busybox", recipe.busybox_skip)
     # Kernel modules.
     kver, unknown = modules.install(kernel_tree, module_names, stage)
     if unknown:
