@@ -130,9 +130,9 @@ def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
         (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(initramfs.ca_bundle(rootfs))
 
 
-def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = False
+def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = False, force: bool = False
                 ) -> tuple[Optional[oci.Layer], list[debs.Deb]]:
-    """The recipe's own layer (None when it adds nothing) and its locked packages."""
+    """The recipe's own layer (None when it adds nothing) and its locked packages; `force` ignores stamps."""
     locked: list[debs.Deb] = []
     trees: list[Path] = []
     if recipe.packages:
@@ -146,7 +146,7 @@ def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = Fal
     stamp = steps.Stamp(f"image-{recipe.name}", steps.hash_data(
         recipe.__dict__, [(d.name, d.version) for d in locked], steps.SOURCE_DATE_EPOCH,
         steps.hash_files([Path(__file__), Path(oci.__file__), Path(busybox.__file__)])))
-    if not stamp.fresh(layer_path):
+    if force or not stamp.fresh(layer_path):
         rootfs = work / "rootfs"
         _fill_rootfs(recipe, rootfs, trees)
         owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
@@ -157,15 +157,16 @@ def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = Fal
     return oci.Layer.from_file(layer_path), locked
 
 
-def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False) -> list[BuiltImage]:
-    """Build the given recipes (bases first) and write them into one archive."""
+def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False,
+                 force: bool = False) -> list[BuiltImage]:
+    """Build the given recipes (bases first) into one archive; `force` rebuilds what stamps call fresh."""
     layers: dict[str, list[oci.Layer]] = {}
     pkgs: dict[str, dict[str, str]] = {}
     images: list[oci.Image] = []
     for r in recipes:
         base_layers = layers[r.base] if r.base else []
         base_pkgs = dict(pkgs[r.base]) if r.base else {}
-        layer, locked = build_layer(r, set(base_pkgs), update_lock)
+        layer, locked = build_layer(r, set(base_pkgs), update_lock, force)
         layers[r.name] = base_layers + ([layer] if layer else [])
         pkgs[r.name] = {**base_pkgs, **{d.name: d.version for d in locked}}
         if not layers[r.name]:
@@ -175,7 +176,7 @@ def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False
     archive.parent.mkdir(parents=True, exist_ok=True)
     stamp = steps.Stamp(f"archive-{archive.name}", steps.hash_data(
         [(i.tag, i.config().decode()) for i in images], str(archive)))
-    if not stamp.fresh(archive):
+    if force or not stamp.fresh(archive):
         oci.write_archive(images, archive, steps.SOURCE_DATE_EPOCH)
         stamp.done()
     return [BuiltImage(i.tag, archive, pkgs[r.name], i.layers) for r, i in zip(recipes, images)]
