@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from rancheros.cli import console_cmd
 from rancheros.config import get, load, set_key
 from rancheros.config.paths import ConfigPaths
 from rancheros.config.store import LocalStore
@@ -215,6 +216,9 @@ def disable_addon(ctx: click.Context, name: str) -> None:
 @click.group()
 def console() -> None:
     """Choose the console container (default, ubuntu-console, debian-console, ...)."""
+
+
+console.add_command(console_cmd.run, "run")  # what the console containers run
 
 
 def _console_names() -> list[str]:

@@ -109,6 +109,8 @@ class Engine:
         """(enabled services, {name: definition error}, catalog problems) of the current doc."""
         specs, problems = enabled_specs(self.doc, self.catalog)
         services, errors = parse_services(specs)
+        for svc in services.values():
+            svc.bind_config(self.doc)
         return services, errors, problems
 
     @staticmethod

@@ -22,6 +22,8 @@ LABEL_DETACH = "io.rancher.os.detach"
 LABEL_CREATEONLY = "io.rancher.os.createonly"
 LABEL_RELOAD = "io.rancher.os.reloadconfig"
 LABEL_SERVICE = "io.rancher.os.service"  # set by the engine: which service a container is
+LABEL_CONFIG = "io.rancher.os.config"  # config keys the service reads when it starts, comma-separated
+LABEL_CONFIG_HASH = "io.rancher.os.config-hash"  # set by the engine: hash of those keys' values
 LABEL_HASH = "io.rancher.os.hash"  # set by the engine: hash of the definition it was created from
 
 NAMESPACE_MODES = ("pid", "ipc", "uts")
@@ -143,6 +145,14 @@ class Service:
             if dep != self.name:
                 seen[dep] = None
         return list(seen)
+
+    def bind_config(self, doc: dict) -> None:
+        """Fold the values of the config keys it reads into its labels, so a change of them recreates it."""
+        keys = _csv(self.labels.get(LABEL_CONFIG))
+        if keys:
+            from rancheros.config import get
+            values = json.dumps([get(doc, k) for k in keys], sort_keys=True, default=str)
+            self.labels[LABEL_CONFIG_HASH] = hashlib.sha256(values.encode()).hexdigest()[:16]
 
     def definition_hash(self) -> str:
         """Stable hash of the whole definition: a change of any field recreates the container."""

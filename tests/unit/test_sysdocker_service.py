@@ -83,3 +83,23 @@ def test_hash_changes_with_any_field_and_only_then():
                    {"labels": {"io.rancher.os.after": "y"}}):
         assert parse_service("s", {**base, **change}).definition_hash() != h
     assert parse_service("t", base).definition_hash() != h
+
+
+def test_config_bound_service_changes_hash_with_its_keys_only():
+    """The user Docker reads rancher.docker at start: `ros service up docker` must recreate it on change."""
+    defaults = yaml.safe_load(DEFAULTS_FILE.read_text())
+
+    def hashes(doc):
+        out = {}
+        for name, spec in doc["rancher"]["services"].items():
+            svc = parse_service(name, spec)
+            svc.bind_config(doc)
+            out[name] = svc.definition_hash()
+        return out
+
+    before = hashes(defaults)
+    changed = yaml.safe_load(DEFAULTS_FILE.read_text())
+    changed["rancher"]["docker"]["extra_args"] = ["--debug"]
+    changed["rancher"]["network"]["dns"]["nameservers"] = ["1.1.1.1"]
+    after = hashes(changed)
+    assert [n for n in before if before[n] != after[n]] == ["docker"]
