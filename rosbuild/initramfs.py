@@ -33,7 +33,9 @@ ROS_LINKS = {
 DIRS = ["dev", "proc", "sys", "run", "tmp", "mnt", "root", "home", "opt", "etc", "var/lib", "var/log",
         "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "usr/share/rancheros/images"]
 DEVICES = [("dev/console", stat.S_IFCHR | 0o600, 5, 1), ("dev/null", stat.S_IFCHR | 0o666, 1, 3),
-           ("dev/tty", stat.S_IFCHR | 0o666, 5, 0), ("dev/ttyS0", stat.S_IFCHR | 0o660, 4, 64)]
+           ("dev/tty", stat.S_IFCHR | 0o666, 5, 0), ("dev/ttyS0", stat.S_IFCHR | 0o660, 4, 64),
+           # The frozen Python seeds its hash from /dev/urandom before init can mount devtmpfs.
+           ("dev/urandom", stat.S_IFCHR | 0o666, 1, 9), ("dev/random", stat.S_IFCHR | 0o666, 1, 8)]
 COMPRESSORS = {
     "zstd": ["zstd", "-q", "-10", "-T0", "--stdout"],
     "xz": ["xz", "-q", "-9", "--check=crc32", "-T0", "--stdout"],
