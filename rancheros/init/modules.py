@@ -46,11 +46,22 @@ def _modprobe(args: list[str]) -> str | None:
     return (r.stderr.strip() or f"status {r.returncode}") if r.returncode else None
 
 
+def coldplug(rounds: int = 4) -> int:
+    """Load drivers for present devices; bus drivers (virtio_pci...) reveal new devices, so repeat."""
+    seen: set[str] = set()
+    for _ in range(rounds):
+        new = [a for a in modaliases() if a not in seen]
+        if not new:
+            break
+        seen.update(new)
+        for i in range(0, len(new), 200):
+            _modprobe(["-q", "-a", "-b", *new[i:i + 200]])  # aliases without a driver are normal
+    return len(seen)
+
+
 def load(doc: dict) -> None:
     """Load drivers for present devices, then the config's modules; failures are logged, never fatal."""
-    aliases = modaliases()
-    for i in range(0, len(aliases), 200):
-        _modprobe(["-q", "-a", "-b", *aliases[i:i + 200]])  # aliases without a driver are normal
+    coldplug()
     _modprobe(["-q", "-a", "-b", *BASE_MODULES])  # built-in ones are simply there
     for args in config_modules(doc):
         err = _modprobe(args)
