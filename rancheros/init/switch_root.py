@@ -28,10 +28,15 @@ def switch_root(newroot: str) -> None:
 
 
 def ensure_layout() -> None:
-    """Paths Docker and the services expect in any root: /tmp, /var/run -> /run."""
+    """Paths Docker and the services expect in any root: /tmp, /var/run -> /run, /etc/resolv.conf, /etc/hosts."""
     os.makedirs("/tmp", exist_ok=True)
     os.chmod("/tmp", 0o1777)
     os.makedirs("/var", exist_ok=True)
     if not os.path.lexists("/var/run"):
         os.symlink("/run", "/var/run")
     os.makedirs("/etc", exist_ok=True)
+    # Bind-mounted into service containers: must exist as files, or Docker creates directories there.
+    for path, text in (("/etc/resolv.conf", ""), ("/etc/hosts", "127.0.0.1\tlocalhost\n::1\tlocalhost\n")):
+        if not os.path.lexists(path):
+            with open(path, "w") as f:
+                f.write(text)
