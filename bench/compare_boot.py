@@ -121,7 +121,8 @@ def systems(args) -> list[System]:
     ours_initrd, iso = DIST / "initrd", DIST / "rancheros.iso"
     if not kernel.exists() or not ours_initrd.exists():
         sys.exit("compare_boot: build first (./build.py build): dist/artifacts/vmlinuz and initrd are missing")
-    kernel_tree = next((cache_dir() / "trees").glob("linux-image-*"), None)
+    kernel_tree = next((t for t in (cache_dir() / "extract").glob("linux-image-*")
+                        if (t / "lib/modules").is_dir()), None)
     if kernel_tree is None:
         sys.exit("compare_boot: the extracted kernel package is not in the build cache; run ./build.py build")
     kver = next((kernel_tree / "lib/modules").iterdir()).name

@@ -35,7 +35,7 @@ ln -sf /run /var/run
 DOCKER_RAMDISK=true dockerd --bridge none --iptables=false --storage-driver overlay2 >/tmp/dockerd.log 2>&1 &
 until docker info >/dev/null 2>&1; do sleep 0.05; done
 echo "BENCH docker-ready" > /dev/ttyS0
-docker import -q /opt/bench/rootfs.tar bench-busybox >/dev/null
+docker import /opt/bench/rootfs.tar bench-busybox >/dev/null
 docker run --rm bench-busybox true && echo "BENCH container-ran" > /dev/ttyS0
 echo "BENCH mem-used-kb $(awk '/MemTotal/{t=$2}/MemAvailable/{a=$2}END{print t-a}' /proc/meminfo)" > /dev/ttyS0
 exec sh </dev/ttyS0 >/dev/ttyS0 2>&1

@@ -20,7 +20,7 @@ MILESTONE_SCRIPT = """#!/bin/sh
 say() { echo "BENCH $*" > /dev/ttyS0; }
 until docker info >/dev/null 2>&1; do sleep 0.05; done
 say docker-ready
-docker image inspect bench-busybox >/dev/null 2>&1 || docker load -q -i /opt/bench/busybox.tar >/dev/null
+docker image inspect bench-busybox >/dev/null 2>&1 || docker import /opt/bench/rootfs.tar bench-busybox >/dev/null
 docker run --rm bench-busybox true && say container-ran
 say mem-used-kb $(awk '/MemTotal/{t=$2}/MemAvailable/{a=$2}END{print t-a}' /proc/meminfo)
 """
@@ -57,10 +57,24 @@ def build(kernel_deb: Path, busybox_tar: Path, ssh_pubkey: str) -> tuple[Path, P
     """Return (disk image, initrd) of Debian 12 with the kernel package our build uses (`kernel_deb`)."""
     base = cache_dir() / "bench" / "gp-linux"
     image, initrd = base / "debian.img", base / "initrd.img"
-    stamp = Stamp("bench-gp-linux", hash_data(kernel_deb.name, MILESTONE_SCRIPT, UNIT, NETWORK, ssh_pubkey, 2))
+    stamp = Stamp("bench-gp-linux", hash_data(kernel_deb.name, MILESTONE_SCRIPT, UNIT, NETWORK, ssh_pubkey, 3))
     if stamp.fresh(image, initrd):
         return image, initrd
     root = base / "root"
+    bootstrap = Stamp("bench-gp-linux-root", hash_data(kernel_deb.name, 1))
+    if not bootstrap.fresh(root / "boot"):
+        _bootstrap(root, kernel_deb)
+        bootstrap.done()
+    _configure(root, busybox_tar, ssh_pubkey, initrd)
+    with step("write the general-purpose disk image"):
+        image.unlink(missing_ok=True)
+        run(["mkfs.ext4", "-q", "-F", "-L", "debroot", "-d", str(root), str(image), "3G"])
+    stamp.done()
+    return image, initrd
+
+
+def _bootstrap(root: Path, kernel_deb: Path) -> None:
+    """debootstrap plus the very kernel package our build ships."""
     with step("debootstrap Debian 12 with systemd, docker.io, openssh-server"):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
@@ -78,6 +92,10 @@ def build(kernel_deb: Path, busybox_tar: Path, ssh_pubkey: str) -> tuple[Path, P
             for _, where in reversed(mounts):
                 subprocess.run(["umount", "-l", str(root / where)])
         (root / "tmp" / kernel_deb.name).unlink()
+
+
+def _configure(root: Path, busybox_tar: Path, ssh_pubkey: str, initrd: Path) -> None:
+    """Milestone unit, DHCP, the SSH key and the container rootfs."""
     with step("configure the general-purpose image"):
         (root / "etc/fstab").write_text("/dev/vda / ext4 defaults 0 1\n")
         (root / "etc/hostname").write_text("debian\n")
@@ -91,20 +109,15 @@ def build(kernel_deb: Path, busybox_tar: Path, ssh_pubkey: str) -> tuple[Path, P
         for unit, target in (("bench-milestones.service", "/etc/systemd/system/bench-milestones.service"),
                              ("systemd-networkd.service", "/lib/systemd/system/systemd-networkd.service")):
             link = wants / unit
-            if not link.exists():
+            if not link.is_symlink():
                 link.symlink_to(target)
         ssh = root / "root/.ssh"
         ssh.mkdir(mode=0o700, parents=True, exist_ok=True)
         (ssh / "authorized_keys").write_text(ssh_pubkey + "\n")
         (root / "opt/bench").mkdir(parents=True, exist_ok=True)
-        shutil.copy(busybox_tar, root / "opt/bench/busybox.tar")
+        shutil.copy(busybox_tar, root / "opt/bench/rootfs.tar")
         shutil.copy(next((root / "boot").glob("initrd.img-*")), initrd)
         shutil.rmtree(root / "var/cache/apt/archives", ignore_errors=True)
-    with step("write the general-purpose disk image"):
-        image.unlink(missing_ok=True)
-        run(["mkfs.ext4", "-q", "-F", "-L", "debroot", "-d", str(root), str(image), "3G"])
-    stamp.done()
-    return image, initrd
 
 
 if __name__ == "__main__":

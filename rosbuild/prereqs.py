@@ -21,6 +21,7 @@ APT_PACKAGES = [
     "xorriso", "isolinux", "syslinux-common", "grub-pc-bin", "grub-efi-amd64-bin", "mtools",
     "busybox-static", "e2fsprogs", "dosfstools", "cpio", "zstd", "xz-utils", "kmod",
     "openssh-client", "openssh-server", "iproute2", "dpkg-dev", "ca-certificates", "genisoimage",
+    "debootstrap",  # bench/compare_boot.py builds its general-purpose Linux
     "docker-registry",  # integration tests serve add-on images from a loopback registry
 ]
 
@@ -52,7 +53,7 @@ def venv_python() -> Path:
     return VENV / "bin" / "python"
 
 
-def ensure_venv(extras: str = "test,build") -> Path:
+def ensure_venv(extras: str = "test,build,bench") -> Path:
     """Create or update .venv with the project installed editable; skip when pyproject is unchanged."""
     base = Path("/usr/bin/python3") if Path("/usr/bin/python3").exists() else Path(sys.executable)
     py = venv_python()
