@@ -20,7 +20,7 @@ from rosbuild import busybox, debs, initramfs, oci, steps
 
 RECIPES = steps.ROOT / "images"
 ARCHIVE_NAME = "rancheros-images.tar"
-KEYS = {"base", "packages", "exclude", "busybox", "ca_bundle", "files", "dirs", "links", "owners",
+KEYS = {"base", "packages", "exclude", "prune", "busybox", "ca_bundle", "files", "dirs", "links", "owners",
         "env", "entrypoint", "cmd", "workdir", "labels"}
 
 
@@ -32,6 +32,7 @@ class Recipe:
     base: Optional[str] = None
     packages: list[str] = field(default_factory=list)
     exclude: list[str] = field(default_factory=list)
+    prune: list[str] = field(default_factory=list)          # globs under / the image does not need
     busybox: bool = False
     ca_bundle: bool = False
     files: dict[str, dict] = field(default_factory=dict)   # path: {content, mode}
@@ -106,6 +107,12 @@ def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
     """Packages, then the recipe's dirs, files, links, busybox applets and CA bundle."""
     shutil.rmtree(rootfs, ignore_errors=True)
     debs.merge_trees(pkg_trees, rootfs)
+    for pattern in recipe.prune:
+        for p in sorted(rootfs.glob(pattern.lstrip("/")), reverse=True):
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
     for d in recipe.dirs:
         (rootfs / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
     for path, spec in recipe.files.items():

@@ -37,8 +37,8 @@ DEVICES = [("dev/console", stat.S_IFCHR | 0o600, 5, 1), ("dev/null", stat.S_IFCH
            # The frozen Python seeds its hash from /dev/urandom before init can mount devtmpfs.
            ("dev/urandom", stat.S_IFCHR | 0o666, 1, 9), ("dev/random", stat.S_IFCHR | 0o666, 1, 8)]
 COMPRESSORS = {
-    "zstd": ["zstd", "-q", "-10", "-T0", "--stdout"],
-    "xz": ["xz", "-q", "-9", "--check=crc32", "-T0", "--stdout"],
+    "zstd": ["zstd", "-q", "-12", "--long=27", "-T0", "--stdout"],
+    "xz": ["xz", "-q", "-6", "--check=crc32", "-T0", "--stdout"],
     "gzip": ["gzip", "-n", "-9", "--stdout"],
 }
 
