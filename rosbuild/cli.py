@@ -93,6 +93,8 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
         "kernel": {d.name: d.version for d in kdebs},
         "initramfs_packages": {d.name: d.version for d in idebs},
         "images": {i.tag: {"packages": i.packages, "archive": i.archive.name} for i in built},
+        "engine": {name: v for d in idebs for name, v in [(d.name, d.version)]
+                   if name in ("docker.io", "containerd", "runc", "tini")},
         "compression": compression,
     }
     initrd = out / "initrd"
@@ -128,7 +130,8 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
             istamp.done()
     manifest.update(facts)
     manifest["sizes"] = {"iso": iso_path.stat().st_size, "vmlinuz": vmlinuz.stat().st_size,
-                         **{f"image:{i.tag}": i.archive.stat().st_size for i in built}}
+                         "images_archive": built[0].archive.stat().st_size if built else 0,
+                         **{f"image:{i.tag}": sum(l.path.stat().st_size for l in i.layers) for i in built}}
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, [i.archive for i in built])
