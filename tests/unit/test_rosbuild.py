@@ -1,0 +1,156 @@
+"""Pure logic of the build: apt output parsing, dependency choice, module closure, cpio, boot menus."""
+
+from __future__ import annotations
+
+import io
+import stat
+import sys
+import tarfile
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rosbuild lives beside rancheros
+
+from rancheros.errors import BuildError  # noqa: E402
+from rosbuild import cpio, debs, elf, images, iso, modules, oci  # noqa: E402
+
+DEPENDS = """\
+openssh-server
+  PreDepends: init-system-helpers
+  Depends: libc6
+ |Depends: debconf
+  Depends: <debconf-2.0>
+    cdebconf
+    debconf
+  Depends: <awk>
+    mawk
+    gawk
+"""
+
+
+def test_parse_depends_groups_alternatives_and_virtuals():
+    deps = debs.parse_depends(DEPENDS)["openssh-server"]
+    assert deps[0] == ["init-system-helpers"]
+    assert deps[1] == ["libc6"]
+    assert deps[2] == ["debconf", ("debconf-2.0", ["cdebconf", "debconf"])]
+    assert deps[3] == [("awk", ["mawk", "gawk"])]
+
+
+def test_choose_prefers_already_chosen_then_first_known():
+    group = [("awk", ["mawk", "gawk"])]
+    assert debs.choose(group, chosen=set(), known={"mawk", "gawk"}) == "mawk"
+    assert debs.choose(group, chosen={"gawk"}, known={"mawk", "gawk"}) == "gawk"
+    assert debs.choose(["nope"], chosen=set(), known=set()) is None
+
+
+def test_exclusions_never_drop_a_requested_root():
+    pset = debs.PackageSet("t", ("passwd", "udev"), exclude=("lib*",), only=())
+    assert not debs._excluded("passwd", pset)          # NEVER lists passwd, but it was asked for
+    assert debs._excluded("debconf", pset)
+    assert debs._excluded("libfoo", pset)
+    only = debs.PackageSet("k", ("linux-image-amd64",), only=("linux-image-*",))
+    assert not debs._excluded("linux-image-6.1.0-1-amd64", only)
+    assert debs._excluded("kmod", only)
+
+
+def test_parse_show_takes_first_stanza_per_package():
+    text = "Package: a\nVersion: 1:2.0-1\nArchitecture: amd64\nSHA256: ab\n\nPackage: a\nVersion: 1.0\n"
+    deb = debs.parse_show(text)["a"]
+    assert (deb.version, deb.sha256) == ("1:2.0-1", "ab")
+    assert deb.filename == "a_1%3a2.0-1_amd64.deb"
+
+
+def test_module_closure_follows_dependencies_and_builtins():
+    dep = {"kernel/fs/ext4/ext4.ko": ["kernel/fs/jbd2/jbd2.ko", "kernel/fs/mbcache.ko"],
+           "kernel/fs/jbd2/jbd2.ko": [], "kernel/fs/mbcache.ko": [], "kernel/x/virtio-blk.ko": []}
+    chosen, unknown = modules.resolve(["ext4", "virtio_blk", "af_packet", "nosuch"], dep, {"af_packet"})
+    assert chosen == {"kernel/fs/ext4/ext4.ko", "kernel/fs/jbd2/jbd2.ko", "kernel/fs/mbcache.ko",
+                      "kernel/x/virtio-blk.ko"}
+    assert unknown == ["nosuch"]
+
+
+def test_readelf_parsing():
+    text = (" 0x0000000000000001 (NEEDED)             Shared library: [libc.so.6]\n"
+            "      [Requesting program interpreter: /lib64/ld-linux-x86-64.so.2]\n")
+    assert elf.parse_readelf(text) == (["libc.so.6"], ["/lib64/ld-linux-x86-64.so.2"])
+
+
+def _read_newc(data: bytes) -> list[tuple[str, int, int, bytes]]:
+    """(name, mode, mtime, data) of each entry of a newc archive."""
+    entries, pos = [], 0
+    while True:
+        assert data[pos:pos + 6] == b"070701"
+        fields = [int(data[pos + 6 + 8 * i: pos + 14 + 8 * i], 16) for i in range(13)]
+        mode, mtime, size, namesize = fields[1], fields[5], fields[6], fields[11]
+        name = data[pos + 110: pos + 110 + namesize - 1].decode()
+        pos += 110 + namesize
+        pos += -pos % 4
+        body = data[pos:pos + size]
+        pos += size + (-size % 4)
+        if name == "TRAILER!!!":
+            return entries
+        entries.append((name, mode, mtime, body))
+
+
+def test_cpio_is_sorted_newc_with_fixed_mtime(tmp_path):
+    (tmp_path / "b").mkdir()
+    (tmp_path / "b" / "f").write_bytes(b"hello")
+    (tmp_path / "a").symlink_to("b/f")
+    out = io.BytesIO()
+    cpio.write_tree(tmp_path, out, mtime=1234, devices=[("dev/console", stat.S_IFCHR | 0o600, 5, 1)])
+    entries = _read_newc(out.getvalue())
+    assert [e[0] for e in entries] == ["a", "b", "b/f", "dev/console"]
+    assert {e[2] for e in entries} == {1234}
+    assert stat.S_ISLNK(entries[0][1]) and entries[0][3] == b"b/f"
+    assert entries[2][3] == b"hello"
+    assert stat.S_ISCHR(entries[3][1])
+    assert len(out.getvalue()) % 4 == 0
+
+
+def test_boot_menu_default_is_live_with_serial_console():
+    entries = iso.entries("panic=10")
+    assert entries[0].label == "live"
+    assert "console=ttyS0" in entries[0].cmdline and "rancher.password=rancher" in entries[0].cmdline
+    assert entries[1].cmdline.endswith("rancher.debug=true")
+    assert "TIMEOUT 30" in iso.isolinux_cfg(entries)
+    assert "set timeout=3" in iso.grub_cfg(entries)
+
+
+def test_layer_tar_is_reproducible_and_owned_by_root(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc" / "shadow").write_text("root:*:1::::::\n")
+    (root / "bin").symlink_to("usr/bin")
+    outs = []
+    for _ in range(2):
+        buf = io.BytesIO()
+        oci.layer_tar(root, buf, 42, {"/etc/shadow": (0, 42)})
+        outs.append(buf.getvalue())
+    assert outs[0] == outs[1]
+    with tarfile.open(fileobj=io.BytesIO(outs[0])) as tar:
+        members = {m.name: m for m in tar.getmembers()}
+    assert list(members) == ["bin", "etc", "etc/shadow"]
+    assert (members["etc/shadow"].uid, members["etc/shadow"].gid) == (0, 42)
+    assert members["etc"].mtime == 42 and members["bin"].linkname == "usr/bin"
+
+
+def test_recipe_errors_name_the_problem(tmp_path):
+    bad = tmp_path / "os-x.yml"
+    bad.write_text("packages: [a]\nentrypont: [sh]\n")
+    with pytest.raises(BuildError, match="unknown keys \\['entrypont'\\]"):
+        images.Recipe.load(bad)
+    bad.write_text("files:\n  etc/x: {content: a}\n")
+    with pytest.raises(BuildError, match="absolute path"):
+        images.Recipe.load(bad)
+    (tmp_path / "a.yml").write_text("base: b\n")
+    (tmp_path / "b.yml").write_text("base: a\n")
+    bad.unlink()
+    with pytest.raises(BuildError, match="cycle"):
+        images.load_all(tmp_path)
+
+
+def test_real_recipes_load_with_base_first():
+    names = [r.name for r in images.load_all()]
+    assert names.index("os-base") < names.index("os-console")
+    assert {"os-base", "os-udev", "os-syslog", "os-acpid", "os-ntp", "os-console", "os-docker"} <= set(names)
