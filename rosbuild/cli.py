@@ -7,7 +7,6 @@
 from __future__ import annotations
 
 import argparse
-import fcntl
 import json
 import shutil
 import sys
@@ -66,8 +65,7 @@ def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION) -> 
 
     Concurrent builds (several test sessions) wait for each other on a lock in the cache.
     """
-    with open(steps.cache_dir() / "build.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
+    with steps.build_lock():
         return _build(update_lock, compression)
 
 

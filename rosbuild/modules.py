@@ -30,8 +30,34 @@ def parse_modules_dep(text: str) -> dict[str, list[str]]:
     return deps
 
 
-def resolve(wanted: Iterable[str], deps: dict[str, list[str]], builtin: set[str]) -> tuple[set[str], list[str]]:
-    """(module paths to ship, names that are neither modules nor built in)."""
+def parse_softdeps(text: str) -> dict[str, list[str]]:
+    """{module: [pre and post soft dependencies]} from modules.softdep (e.g. ext4 -> crc32c)."""
+    soft: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) > 2 and words[0] == "softdep":
+            soft.setdefault(norm(words[1]), []).extend(norm(w) for w in words[2:] if not w.endswith(":"))
+    return soft
+
+
+def parse_aliases(text: str) -> dict[str, list[str]]:
+    """{alias: [module names]} from modules.alias."""
+    aliases: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) == 3 and words[0] == "alias":
+            aliases.setdefault(norm(words[1]), []).append(norm(words[2]))
+    return aliases
+
+
+def resolve(wanted: Iterable[str], deps: dict[str, list[str]], builtin: set[str],
+            softdeps: dict[str, list[str]] | None = None, aliases: dict[str, list[str]] | None = None
+            ) -> tuple[set[str], list[str]]:
+    """(module paths to ship, names that are neither modules nor built in).
+
+    Follows hard dependencies (modules.dep) and soft ones (modules.softdep, through aliases).
+    """
+    softdeps, aliases = softdeps or {}, aliases or {}
     by_name = {module_name(p): p for p in deps}
     chosen: set[str] = set()
     unknown = []
@@ -43,9 +69,12 @@ def resolve(wanted: Iterable[str], deps: dict[str, list[str]], builtin: set[str]
             unknown.append(w)
     while todo:
         p = todo.pop()
-        if p not in chosen:
-            chosen.add(p)
-            todo += deps.get(p, [])
+        if p in chosen:
+            continue
+        chosen.add(p)
+        todo += deps.get(p, [])
+        for soft in softdeps.get(module_name(p), []):
+            todo += [by_name[n] for n in [soft, *aliases.get(soft, [])] if n in by_name]
     return chosen, unknown
 
 
@@ -74,7 +103,9 @@ def install(kernel_tree: Path, wanted: Iterable[str], dest_root: Path) -> tuple[
     meta = work / "lib" / "modules" / kver
     deps = parse_modules_dep((meta / "modules.dep").read_text())
     builtin = {module_name(l) for l in (src / "modules.builtin").read_text().split()}
-    chosen, unknown = resolve(wanted, deps, builtin)
+    softdeps = parse_softdeps((meta / "modules.softdep").read_text()) if (meta / "modules.softdep").exists() else {}
+    aliases = parse_aliases((meta / "modules.alias").read_text()) if (meta / "modules.alias").exists() else {}
+    chosen, unknown = resolve(wanted, deps, builtin, softdeps, aliases)
     out = dest_root / "usr" / "lib" / "modules" / kver
     if out.exists():
         shutil.rmtree(out)

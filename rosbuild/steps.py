@@ -6,6 +6,7 @@ so a second build with unchanged inputs rebuilds nothing.
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -88,6 +89,14 @@ def hash_files(paths: Iterable[Path], base: Optional[Path] = None) -> str:
 
 def hash_data(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
+
+
+@contextmanager
+def build_lock() -> Iterator[None]:
+    """Serialise builds sharing the cache (several test sessions, engineers, CI jobs)."""
+    with open(cache_dir() / "build.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield
 
 
 @dataclass

@@ -14,7 +14,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rosbuild lives beside rancheros
 
-from rosbuild import images  # noqa: E402
+from rosbuild import images, steps  # noqa: E402
 
 pytestmark = pytest.mark.integration
 
@@ -25,8 +25,9 @@ NAMES = ("os-base", "os-acpid")
 def archives(tmp_path_factory):
     recipes = [r for r in images.load_all() if r.name in NAMES]
     out = tmp_path_factory.mktemp("archives")
-    first = images.build_images(recipes, out / "a.tar", force=True)
-    second = images.build_images(recipes, out / "b.tar", force=True)
+    with steps.build_lock():  # the layers live in the shared build cache
+        first = images.build_images(recipes, out / "a.tar", force=True)
+        second = images.build_images(recipes, out / "b.tar", force=True)
     return first, second
 
 

@@ -154,3 +154,11 @@ def test_real_recipes_load_with_base_first():
     names = [r.name for r in images.load_all()]
     assert names.index("os-base") < names.index("os-console")
     assert {"os-base", "os-udev", "os-syslog", "os-acpid", "os-ntp", "os-console", "os-docker"} <= set(names)
+
+
+def test_module_softdeps_follow_aliases():
+    dep = {"kernel/fs/ext4/ext4.ko": [], "kernel/crypto/crc32c_generic.ko": [], "kernel/x/crc32c-intel.ko": []}
+    soft = modules.parse_softdeps("softdep ext4 pre: crypto-crc32c\n")
+    aliases = modules.parse_aliases("alias crypto-crc32c crc32c_generic\nalias crypto-crc32c crc32c_intel\n")
+    chosen, _ = modules.resolve(["ext4"], dep, set(), soft, aliases)
+    assert chosen == set(dep)
