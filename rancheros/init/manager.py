@@ -34,8 +34,24 @@ def local_stage_hook(paths: ConfigPaths) -> Callable[[dict], None] | None:
     return run
 
 
+class _Once(logging.Filter):
+    """Config is re-read several times per boot; a broken layer is still reported in one line."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        msg = record.getMessage()
+        if msg in self.seen:
+            return False
+        self.seen.add(msg)
+        return True
+
+
 def run() -> int:
     """Entry point of the boot manager process."""
+    logging.getLogger("rancheros.config.layers").addFilter(_Once())
     stop = threading.Event()
     install_stop_handler(stop)
     paths = ConfigPaths.from_env()
