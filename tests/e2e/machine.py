@@ -1,0 +1,130 @@
+"""One RancherOS VM driven over SSH, shared by the service and user-Docker e2e modules (one boot, many checks).
+
+The machine boots vmlinuz+initrd with the live entry's command line minus its password; our SSH key
+comes through the `cmdline` cloud-init datasource. `cold_restart` starts a new QEMU process on the same
+state disk (e.g. with another command line or a second NIC); `reboot` is `sudo ros os reboot` inside.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import tarfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Optional
+
+from rosbuild import oci
+from rosbuild.qemu import VM, create_disk
+from sshvm import Ssh, SshKey, cloud_config_cmdline, free_port
+
+BOOT = 1200  # seconds a TCG boot may take before a test gives up (not a performance assertion)
+SERVICES_UP = r"rancheros: services up"
+
+
+def base_cmdline(artifacts, password: Optional[str] = None) -> str:
+    """The live entry's command line with `rancher.password` removed (or set to `password`)."""
+    cmd = re.sub(r"\s*rancher\.password=\S+", "", artifacts.live_cmdline).strip()
+    return f"{cmd} rancher.password={password}" if password else cmd
+
+
+@dataclass
+class Machine:
+    """A VM with a state disk, a key, and host ports forwarded to the guest's 22 and `guest_ports`."""
+
+    artifacts: object
+    workdir: Path
+    guest_ports: tuple[int, ...] = (8080, 2376)
+    memory: int = 2048
+    cloud_config: dict = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.key = SshKey.generate(self.workdir)
+        self.disk = create_disk(self.workdir / "state.img", "6G")
+        self.ssh_port = free_port()
+        self.ports = {p: free_port() for p in self.guest_ports}
+        self.vm: Optional[VM] = None
+        self.boots = 0
+        self.ssh = Ssh(self.ssh_port, self.key)
+
+    def url(self, guest_port: int) -> str:
+        return f"127.0.0.1:{self.ports[guest_port]}"
+
+    def start(self, password: Optional[str] = None, extra_append: str = "", extra_args: list[str] = (),
+              extra_disks: list[Path] = ()) -> VM:
+        """Boot (a new QEMU process) and wait until SSH with our key answers."""
+        self.stop()
+        cc = {"ssh_authorized_keys": [self.key.public], **self.cloud_config}
+        append = f"{base_cmdline(self.artifacts, password)} {cloud_config_cmdline(cc)} {extra_append}".strip()
+        self.boots += 1
+        self.vm = VM(kernel=self.artifacts.vmlinuz, initrd=self.artifacts.initrd, append=append,
+                     disks=[self.disk, *extra_disks], memory=self.memory, ssh_port=self.ssh_port,
+                     hostfwd=[f"tcp:127.0.0.1:{h}-:{g}" for g, h in self.ports.items()],
+                     extra_args=list(extra_args), serial_log=self.workdir / f"serial-{self.boots}.log")
+        self.vm.start()
+        self.vm.wait_for(SERVICES_UP, timeout=BOOT)
+        self.ssh.wait(timeout=600, vm=self.vm)
+        return self.vm
+
+    def reboot(self) -> None:
+        """`sudo ros os reboot` in the guest; back when services are up and SSH answers again."""
+        mark = len(self.vm.serial_text())
+        self.ssh.run("sudo ros os reboot", check=False, timeout=60)
+        self.vm.wait_for(r"rancheros: rebooting", timeout=300, start=mark)
+        self.vm.wait_for(SERVICES_UP, timeout=BOOT, start=mark)
+        self.ssh.wait(timeout=600, vm=self.vm)
+
+    def stop(self) -> None:
+        if self.vm is not None:
+            self.vm.cleanup()
+            self.vm = None
+
+
+_SHARED: dict[str, Machine] = {}
+
+
+def shared_machine(artifacts, tmp_path_factory) -> Machine:
+    """The session's one service/user-Docker machine, booted on first use."""
+    if "main" not in _SHARED:
+        m = Machine(artifacts, tmp_path_factory.mktemp("rancher-vm"))
+        _SHARED["main"] = m
+        m.start()
+    elif _SHARED["main"].vm is None or not _SHARED["main"].vm.running:
+        _SHARED["main"].start()
+    return _SHARED["main"]
+
+
+def busybox_archive(workdir: Path, tag: str = "e2e/busybox:1") -> Path:
+    """A `docker load` archive of one layer: Debian's static /bin/busybox, its applet links, a web page."""
+    root = workdir / "bb-root"
+    (root / "bin").mkdir(parents=True, exist_ok=True)
+    (root / "www").mkdir(exist_ok=True)
+    shutil.copy2("/bin/busybox", root / "bin" / "busybox")
+    for applet in ("sh", "echo", "cat", "httpd", "sleep", "hostname"):
+        link = root / "bin" / applet
+        if not link.exists():
+            link.symlink_to("busybox")
+    (root / "www" / "index.html").write_text("hello from the user docker\n")
+    layer_path = workdir / "bb-layer.tar"
+    with open(layer_path, "wb") as f:
+        oci.layer_tar(root, f, mtime=1700000000)
+    image = oci.Image(tag=tag, layers=[oci.Layer.from_file(layer_path)], cmd=["/bin/sh"],
+                      env=["PATH=/bin"])
+    out = oci.write_archive([image], workdir / "busybox-image.tar", mtime=1700000000)
+    with tarfile.open(out) as t:   # a sanity check of our own input, not of the system under test
+        assert "manifest.json" in t.getnames()
+    return out
+
+
+def wait_until(predicate, timeout: float, what: str, interval: float = 3.0):
+    """Poll `predicate` until it returns a truthy value; AssertionError naming `what` after `timeout`."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = predicate()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"{what}: not true after {timeout:.0f}s (last: {last!r})")

@@ -1,0 +1,118 @@
+"""Issue 6 in QEMU (TCG): the system services seen over SSH as a user sees them.
+
+One machine (tests/e2e/machine.py, shared with the user Docker tests) boots without a password and with
+our key from the `cmdline` datasource; the checks run in sequence on it. The last check restarts it
+with the live entry's password and a second NIC, and looks at what the first boot's `ros config set`
+left behind. The ACPI power button check is the user Docker module's last test (same machine).
+"""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from machine import shared_machine, wait_until
+from sshvm import Ssh
+
+pytestmark = pytest.mark.e2e
+
+SERVICES = ("udev", "syslog", "acpid", "network", "console", "docker")
+ETH1 = "192.168.76.20/24"   # static address of the second NIC (its QEMU user network is 192.168.76.0/24)
+
+
+@pytest.fixture(scope="session")
+def machine(artifacts, tmp_path_factory):
+    m = shared_machine(artifacts, tmp_path_factory)
+    yield m
+    m.stop()
+
+
+def test_key_login_user_groups_and_config_set(machine):
+    ssh = machine.ssh
+    ident = ssh.out("id")
+    assert "uid=1100(rancher)" in ident and "(docker)" in ident, ident
+    assert ssh.out("sudo -n id -u") == "0"          # passwordless sudo
+    ssh.run("sudo ros config set rancher.network.dns.nameservers '[1.1.1.1]'")
+    assert "1.1.1.1" in ssh.out("sudo ros config get rancher.network.dns.nameservers")
+    # for the restart check: a static address on the second NIC, DHCP stays on eth0
+    ssh.run(f"sudo ros config set rancher.network.interfaces.eth1.address {ETH1}")
+    ssh.run("sudo ros config set rancher.network.interfaces.eth1.dhcp false")
+    assert ETH1 in ssh.out("sudo ros config get rancher.network.interfaces.eth1.address")
+
+
+def test_every_system_service_runs(machine):
+    names = machine.ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
+    missing = [s for s in SERVICES if s not in names]
+    assert not missing, f"not running: {missing}; running: {names}"
+
+
+def test_tools_inside_the_console(machine):
+    ssh = machine.ssh
+    assert ssh.run("ros --help").rc == 0
+    assert "Server" in ssh.out("docker version")        # the user Docker, as the rancher user
+    assert "console" in ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
+
+
+def test_password_login_refused_without_a_password(machine):
+    refused = Ssh(machine.ssh_port, password="rancher").run("true", check=False, timeout=90)
+    assert refused.rc == 255 and "Permission denied" in refused.stderr, refused
+    assert "passwordauthentication no" in machine.ssh.out("sudo /usr/sbin/sshd -T").lower()
+
+
+def test_security_of_the_console(machine):
+    ssh = machine.ssh
+    denied = ssh.run("system-docker ps", check=False)
+    assert denied.rc != 0 and "permission denied" in (denied.stderr + denied.stdout).lower(), denied
+    settings = ssh.out("sudo /usr/sbin/sshd -T").lower().splitlines()
+    assert "permitemptypasswords no" in settings
+    assert "permitrootlogin no" in settings
+    # even with our key in root's authorized_keys, root may not log in
+    ssh.run(f"sudo sh -c 'mkdir -p /root/.ssh && echo \"{machine.key.public}\" > /root/.ssh/authorized_keys'")
+    root = Ssh(machine.ssh_port, machine.key, user="root").run("true", check=False, timeout=90)
+    assert root.rc == 255 and "Permission denied" in root.stderr, root
+
+
+def test_var_log_messages_collects_kernel_network_and_console(machine):
+    ssh = machine.ssh
+
+    def sources() -> set[str]:
+        text = ssh.out("sudo cat /var/log/messages")
+        found = {"kernel"} if " kernel: " in text else set()
+        found |= {tag for tag in ("network", "console") if f" {tag}" in text and f"{tag}[" in text
+                  or f" {tag}:" in text}
+        return found if found >= {"kernel", "network", "console"} else None
+
+    wait_until(sources, 120, "/var/log/messages holds kernel, network and console lines")
+
+
+def test_service_logs(machine):
+    out = machine.ssh.out("sudo ros service logs network")
+    assert "resolv.conf" in out or "udhcpc" in out, out
+    assert machine.ssh.out("sudo ros service logs console") != ""
+
+
+def test_host_keys_kept_in_config_and_redacted_on_export(machine):
+    ssh = machine.ssh
+    keys = ssh.out("sudo ros config get rancher.ssh.keys")
+    assert "ed25519-pub" in keys and "ssh-ed25519 " in keys
+    export = ssh.out("sudo ros config export")
+    assert "OPENSSH PRIVATE KEY" not in export
+
+
+def test_restart_with_password_second_nic_and_persisted_config(machine):
+    """Cold restart: the live entry's password and a second NIC; the first boot's config set is applied."""
+    machine.start(password="rancher",
+                  extra_args=["-netdev", "user,id=net1,net=192.168.76.0/24",
+                              "-device", "virtio-net-pci,netdev=net1"])
+    ssh = machine.ssh
+    assert "nameserver 1.1.1.1" in ssh.out("cat /etc/resolv.conf")
+    wait_until(lambda: ETH1 in ssh.out("ip -4 -o addr show eth1"), 120, f"eth1 has {ETH1}")
+    eth0 = wait_until(lambda: "10.0.2.15/" in (o := ssh.out("ip -4 -o addr show eth0")) and o, 120,
+                      "eth0 has its DHCP lease 10.0.2.15")
+    assert "10.0.2.15" in eth0
+    ping = ssh.run("ping -c 2 -W 5 192.168.76.2", check=False)
+    assert ping.rc == 0, f"the second NIC's gateway does not answer: {ping.stdout}{ping.stderr}"
+    with_password = Ssh(machine.ssh_port, password="rancher").run("id -un", check=False, timeout=90)
+    assert with_password.rc == 0 and with_password.stdout.strip() == "rancher", with_password
+
