@@ -11,7 +11,7 @@ import re
 import shutil
 import tarfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
@@ -37,7 +37,7 @@ class Machine:
     workdir: Path
     guest_ports: tuple[int, ...] = (8080, 2376)
     memory: int = 2048
-    cloud_config: dict = field(default_factory=dict)
+    key_on_cmdline: bool = True   # False: the test's datasource must deliver the key
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -56,8 +56,8 @@ class Machine:
               extra_disks: list[Path] = ()) -> VM:
         """Boot (a new QEMU process) and wait until SSH with our key answers."""
         self.stop()
-        cc = {"ssh_authorized_keys": [self.key.public], **self.cloud_config}
-        append = f"{base_cmdline(self.artifacts, password)} {cloud_config_cmdline(cc)} {extra_append}".strip()
+        user_data = cloud_config_cmdline({"ssh_authorized_keys": [self.key.public]}) if self.key_on_cmdline else ""
+        append = " ".join(filter(None, [base_cmdline(self.artifacts, password), user_data, extra_append]))
         self.boots += 1
         self.vm = VM(kernel=self.artifacts.vmlinuz, initrd=self.artifacts.initrd, append=append,
                      disks=[self.disk, *extra_disks], memory=self.memory, ssh_port=self.ssh_port,
