@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 import floor  # noqa: E402
 import gp_linux  # noqa: E402
-from rosbuild import qemu  # noqa: E402
+from rosbuild import cli as build_cli, iso, qemu  # noqa: E402
 from rosbuild.steps import DIST, cache_dir  # noqa: E402
 
 MILESTONES = ["init started", "docker answering", "container ran", "ssh accepting"]
@@ -96,6 +96,9 @@ def boot_once(system: System, memory: int, timeout: float) -> Run:
                 time.sleep(0.1)
             if want:
                 run.error = f"missing {', '.join(want)}"
+                kept = cache_dir() / "bench" / f"failed-{system.name}.serial.log"
+                kept.write_text(vm.serial_text())
+                run.error += f"; serial log kept in {kept}"
             deadline = time.monotonic() + 30
             while run.mem_kb is None and time.monotonic() < deadline:
                 m = re.search(system.memory_pattern, vm.serial_text())
@@ -137,16 +140,15 @@ def systems(args) -> list[System]:
     gp_image, gp_initrd = gp_linux.build(kernel_deb, rootfs, pub)
     ssh = ["ssh", "-q", "-i", str(key), "-o", "StrictHostKeyChecking=no", "-o", "UserKnownHostsFile=/dev/null",
            "-o", "ConnectTimeout=10", "-o", "BatchMode=yes"]
-    base = "console=ttyS0 quiet panic=10"
-    ours_append = (Path(ROOT / "kernel" / "cmdline.txt").read_text().strip()
-                   if (ROOT / "kernel" / "cmdline.txt").exists() else "")
+    base = "panic=10 console=tty0 console=ttyS0"  # as ours (kernel kept as chatty as ours)
+    ours_append = iso.entries(build_cli.kernel_recipe()["cmdline"])[0].cmdline  # the ISO's live entry
     userdata = _ours_userdata(pub)
     return [
         System("floor", {"kernel": kernel, "initrd": floor_initrd, "append": base},
                {"init started": r"BENCH init", "docker answering": r"BENCH docker-ready",
                 "container ran": r"BENCH container-ran"}, False, floor_initrd.stat().st_size),
         System("ours", {"kernel": kernel, "initrd": ours_initrd,
-                        "append": f"{base} {ours_append} rancher.cloud_init.user_data={userdata}".strip()},
+                        "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"},
                {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
                 "container ran": r"rancheros: services up"}, True, iso.stat().st_size if iso.exists() else 0,
                ssh_memory=ssh + ["rancher@127.0.0.1"]),

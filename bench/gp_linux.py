@@ -18,6 +18,7 @@ from rosbuild.steps import Stamp, cache_dir, hash_data, run, step
 MILESTONE_SCRIPT = """#!/bin/sh
 # Announce the benchmark milestones on the serial console.
 say() { echo "BENCH $*" > /dev/ttyS0; }
+exec 2>/dev/ttyS0
 until docker info >/dev/null 2>&1; do sleep 0.05; done
 say docker-ready
 docker image inspect bench-busybox >/dev/null 2>&1 || docker import /opt/bench/rootfs.tar bench-busybox >/dev/null
@@ -61,7 +62,7 @@ def build(kernel_deb: Path, busybox_tar: Path, ssh_pubkey: str) -> tuple[Path, P
     if stamp.fresh(image, initrd):
         return image, initrd
     root = base / "root"
-    bootstrap = Stamp("bench-gp-linux-root", hash_data(kernel_deb.name, 1))
+    bootstrap = Stamp("bench-gp-linux-root", hash_data(kernel_deb.name, 2))
     if not bootstrap.fresh(root / "boot"):
         _bootstrap(root, kernel_deb)
         bootstrap.done()
@@ -78,7 +79,7 @@ def _bootstrap(root: Path, kernel_deb: Path) -> None:
     with step("debootstrap Debian 12 with systemd, docker.io, openssh-server"):
         shutil.rmtree(root, ignore_errors=True)
         root.mkdir(parents=True)
-        include = ["systemd-sysv", "docker.io", "openssh-server", "initramfs-tools", "linux-base", "kmod"]
+        include = ["systemd-sysv", "docker.io", "openssh-server", "apparmor", "initramfs-tools", "linux-base", "kmod"]
         run(["debootstrap", "--variant=minbase", f"--include={','.join(include)}", "bookworm",
              str(root), apt_mirror()])
     with step(f"install {kernel_deb.name} into it"):
