@@ -9,7 +9,8 @@ from pathlib import Path
 from rosbuild import steps
 
 ENTRY = steps.ROOT / "rancheros" / "__main__.py"
-EXCLUDES = ["tkinter", "_tkinter", "unittest", "pydoc", "pydoc_data", "doctest", "lib2to3", "idlelib",
+# unittest stays: pyroute2.netlink.rtnl.iprsocket imports unittest.mock (the network service needs it)
+EXCLUDES = ["tkinter", "_tkinter", "pydoc", "pydoc_data", "doctest", "lib2to3", "idlelib",
             "ensurepip", "venv", "distutils", "setuptools", "pip", "pytest", "_pytest", "hypothesis",
             "IPython", "test", "sqlite3", "curses", "xmlrpc", "turtle", "turtledemo"]
 HIDDEN = ["yaml", "click", "docker", "psutil", "jsonschema", "cryptography", "pyroute2"]
