@@ -14,6 +14,8 @@ from rancheros.console.sshd import SshSettings, install_authorized_keys, install
 log = logging.getLogger(__name__)
 TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
 START_SCRIPT = "opt/rancher/bin/start.sh"
+FROZEN = "/usr/lib/rancheros/ros"          # the multi-call binary, bind-mounted by command-volumes
+APPLETS = ("ros", "system-docker")        # names it answers to (argv[0] dispatch), put on the PATH
 
 
 def _rancher(doc: dict) -> dict:
@@ -34,9 +36,21 @@ def restrict_system_docker(socket: Path) -> None:
         os.chmod(socket, 0o660)
 
 
+def link_applets(root: Path) -> None:
+    """/usr/bin/ros and /usr/bin/system-docker -> the bind-mounted frozen binary, as on the OS root."""
+    if not (Path(root) / FROZEN.lstrip("/")).exists():
+        return
+    for name in APPLETS:
+        link = Path(root) / "usr" / "bin" / name
+        if not link.is_symlink() and not link.exists():
+            link.parent.mkdir(parents=True, exist_ok=True)
+            link.symlink_to(FROZEN)
+
+
 def prepare(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> SshSettings:
     """Everything before sshd starts: account, password, host keys, authorized keys, sshd_config, socket perms."""
     ensure_account(root)
+    link_applets(root)
     set_password(root, USER, _rancher(doc).get("password") or None)
     install_host_keys(root, (_rancher(doc).get("ssh") or {}).get("keys") or {}, save_keys)
     install_authorized_keys(root, doc.get("ssh_authorized_keys") or [])
