@@ -86,6 +86,7 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
         frozen = freeze.build()
     with steps.step("system images"):
         built = images.build_all(update_lock)
+        images.check_frozen_binary(frozen)
     manifest = {
         "name": "RancherOS-Py", "version": __version__,
         "kernel": {d.name: d.version for d in kdebs},

@@ -244,7 +244,11 @@ def fetch(debs: Iterable[Deb]) -> dict[str, Path]:
     missing = [d for d in debs if not (dest / d.filename).exists()]
     if missing:
         steps.say(f"downloading {len(missing)} .deb files")
-        steps.run(["apt-get", "download", "-q", *[f"{d.name}={d.version}" for d in missing]], cwd=dest)
+        try:
+            steps.run(["apt-get", "download", "-q", *[f"{d.name}={d.version}" for d in missing]], cwd=dest)
+        except BuildError as exc:
+            raise BuildError(f"{exc}\n(a pinned version may have left the archive: run `apt-get update`, "
+                             f"then `./build.py build --update-lock` to re-pin)") from None
     paths = {}
     for d in debs:
         p = dest / d.filename

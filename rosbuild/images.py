@@ -16,7 +16,7 @@ import yaml
 
 from rancheros import __version__
 from rancheros.errors import BuildError
-from rosbuild import busybox, debs, initramfs, oci, steps
+from rosbuild import busybox, debs, elf, initramfs, oci, steps
 
 RECIPES = steps.ROOT / "images"
 ARCHIVE_NAME = "rancheros-images.tar"
@@ -153,13 +153,12 @@ def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = Fal
     stamp = steps.Stamp(f"image-{recipe.name}", steps.hash_data(
         recipe.__dict__, [(d.name, d.version) for d in locked], steps.SOURCE_DATE_EPOCH,
         steps.hash_files([Path(__file__), Path(oci.__file__), Path(busybox.__file__)])))
-    if force or not stamp.fresh(layer_path):
+    if force or not stamp.fresh(layer_path, work / "rootfs"):
         rootfs = work / "rootfs"
         _fill_rootfs(recipe, rootfs, trees)
         owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
         with open(layer_path, "wb") as f:
             oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners)
-        shutil.rmtree(rootfs)
         stamp.done()
     return oci.Layer.from_file(layer_path), locked
 
@@ -198,6 +197,18 @@ def _base_env(recipe: Recipe, recipes: list[Recipe]) -> list[str]:
             return r.env
         r = by_name.get(r.base) if r.base else None
     return []
+
+
+def check_frozen_binary(frozen: Path, base: str = "os-base") -> None:
+    """The frozen ros (bind-mounted into containers) must find its system libraries in the base image."""
+    rootfs = steps.cache_dir() / "images" / base / "rootfs"
+    internal = frozen / "_internal"
+    try:
+        elf.closure([frozen / "ros"], rootfs)
+        elf.closure([p for p in internal.rglob("*") if p.is_file() and elf.is_elf(p)], rootfs,
+                    provided=[internal])
+    except BuildError as exc:
+        raise BuildError(f"images/{base}.yml cannot run the bind-mounted ros binary: {exc}") from None
 
 
 def build_all(update_lock: bool = False) -> list[BuiltImage]:
