@@ -178,7 +178,7 @@ def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False
         if not layers[r.name]:
             raise BuildError(f"images/{r.name}.yml: the image has no content (no base, packages or files)")
         images.append(oci.Image(r.tag, layers[r.name], r.entrypoint, r.cmd, r.env or _base_env(r, recipes),
-                                r.workdir, r.labels))
+                                r.workdir, r.labels, created=oci.rfc3339(steps.SOURCE_DATE_EPOCH)))
     archive.parent.mkdir(parents=True, exist_ok=True)
     stamp = steps.Stamp(f"archive-{archive.name}", steps.hash_data(
         [(i.tag, i.config().decode()) for i in images], str(archive)))

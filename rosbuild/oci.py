@@ -7,6 +7,7 @@ and index.json/oci-layout (OCI) point at the same blobs.
 
 from __future__ import annotations
 
+import datetime
 import hashlib
 import io
 import json
@@ -16,6 +17,11 @@ import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Iterable, Optional
+
+
+def rfc3339(epoch: int) -> str:
+    """The image `created` time from SOURCE_DATE_EPOCH."""
+    return datetime.datetime.fromtimestamp(epoch, datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _digest(data: bytes) -> str:
