@@ -68,17 +68,25 @@ def read_nocloud(root: Path) -> Found | None:
     return Found(f"nocloud:{root}", _read(root / "user-data"), from_nocloud(_read(root / "meta-data")))
 
 
-def devices_with_label(label: str) -> list[str]:
-    """Block devices whose filesystem carries `label`, any case (config-2, CONFIG-2, cidata, CIDATA)."""
-    return [r["DEVNAME"] for r in blockdev.scan()
+def devices_with_label(label: str) -> list[tuple[str, str]]:
+    """(device, fs type) of each filesystem carrying `label`, any case (config-2, CONFIG-2, cidata, CIDATA)."""
+    return [(r["DEVNAME"], r.get("TYPE", "")) for r in blockdev.scan()
             if r.get("DEVNAME") and r.get("LABEL", "").lower() == label.lower()]
 
 
+def mount_argv(device: str, fstype: str, mnt: str) -> list[str]:
+    """mount -o ro with the type blkid saw: busybox mount only guesses among already loaded filesystems."""
+    return ["mount", "-o", "ro", *(["-t", fstype] if fstype else []), device, mnt]
+
+
 @contextlib.contextmanager
-def mounted_ro(device: str) -> Iterator[Path]:
-    """Mount `device` read-only on a temporary directory for the duration."""
+def mounted_ro(device: str, fstype: str = "") -> Iterator[Path]:
+    """Mount `device` read-only on a temporary directory for the duration (its fs module loaded first)."""
+    if fstype:   # iso9660 -> isofs etc. come as modules; best effort, mount names what is missing
+        with contextlib.suppress(OSError):
+            subprocess.run(["modprobe", "-q", "isofs" if fstype == "iso9660" else fstype], capture_output=True)
     with tempfile.TemporaryDirectory(prefix="ros-ds-") as mnt:
-        res = subprocess.run(["mount", "-o", "ro", device, mnt], capture_output=True, text=True)
+        res = subprocess.run(mount_argv(device, fstype, mnt), capture_output=True, text=True)
         if res.returncode != 0:
             raise DatasourceError(f"cannot mount {device}: {res.stderr.strip() or res.returncode}")
         try:
@@ -92,8 +100,8 @@ def _labelled(label: str, reader: Callable[[Path], Found | None], directory: str
     def read() -> Found | None:
         if directory:
             return reader(Path(directory))
-        for device in devices_with_label(label):
-            with mounted_ro(device) as mnt:
+        for device, fstype in devices_with_label(label):
+            with mounted_ro(device, fstype) as mnt:
                 found = reader(mnt)
             if found:
                 found.source = f"{found.source.split(':')[0]}:{device}"
