@@ -101,7 +101,9 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
                              steps.hash_files([initramfs.RECIPE, Path(initramfs.__file__),
                                                Path(steps.__file__).parent / "cpio.py",
                                                Path(steps.__file__).parent / "modules.py"]))
-    stamp = steps.Stamp("initramfs", inputs)
+    # Outputs live in this clone's dist/: stamps are per clone (the cache may serve several).
+    clone = steps.hash_data(str(out))[:12]
+    stamp = steps.Stamp(f"initramfs-{clone}", inputs)
     facts_file = steps.cache_dir() / "initramfs-facts.json"
     with steps.step(f"initramfs ({compression})"):
         if stamp.fresh(initrd, facts_file):
@@ -120,7 +122,7 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
     iso_path = out / "rancheros.iso"
     cmdline = krec.get("cmdline", "")
     with steps.step("ISO"):
-        istamp = steps.Stamp("iso", steps.hash_data(steps.hash_files([vmlinuz, initrd]), cmdline,
+        istamp = steps.Stamp(f"iso-{clone}", steps.hash_data(steps.hash_files([vmlinuz, initrd]), cmdline,
                                                      steps.hash_files([Path(iso.__file__)])))
         if istamp.fresh(iso_path):
             steps.say("ISO up to date")
