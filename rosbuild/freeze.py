@@ -9,10 +9,10 @@ from pathlib import Path
 from rosbuild import steps
 
 ENTRY = steps.ROOT / "rancheros" / "__main__.py"
-# unittest stays: pyroute2.netlink.rtnl.iprsocket imports unittest.mock (the network service needs it)
+# unittest and sqlite3 stay: pyroute2 imports unittest.mock and (ndb.schema) sqlite3; the network service needs them
 EXCLUDES = ["tkinter", "_tkinter", "pydoc", "pydoc_data", "doctest", "lib2to3", "idlelib",
             "ensurepip", "venv", "distutils", "setuptools", "pip", "pytest", "_pytest", "hypothesis",
-            "IPython", "test", "sqlite3", "curses", "xmlrpc", "turtle", "turtledemo"]
+            "IPython", "test", "curses", "xmlrpc", "turtle", "turtledemo"]
 HIDDEN = ["yaml", "click", "docker", "psutil", "jsonschema", "cryptography", "pyroute2"]
 
 
