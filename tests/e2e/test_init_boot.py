@@ -63,15 +63,18 @@ class SerialShell:
         self.vm.wait_for(r"[$#] *$", timeout=120, start=mark)
 
     def run(self, cmd: str, timeout: float = 300, check: bool = True) -> str:
-        """Output of `sudo sh -c CMD`; its exit status is echoed after a random tag and checked."""
+        """Output of `sudo sh -c CMD` (kept in a file: bash's prompt escapes and sudo's pty stay out of it)."""
         tag = uuid.uuid4().hex[:8]
         mark = len(self.vm.serial_text())
-        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)}; echo {tag}=$?\n")
-        m = self.vm.wait_for(rf"^{tag}=(\d+)", timeout=timeout, start=mark)
-        typed, _, out = self.vm.serial_text()[mark:m.start()].partition("\n")
-        if check and m.group(1) != "0":
-            pytest.fail(f"`{cmd}` exited {m.group(1)}:\n{out}")
-        return out.replace("\r", "").strip()
+        # `""` splits the markers so the echoed command line never matches them.
+        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)} >/tmp/e2e.out 2>&1; echo {tag}\"\"=$?; "
+                            f"cat /tmp/e2e.out; echo {tag}\"\"-end\n")
+        status = self.vm.wait_for(rf"{tag}=(\d+)", timeout=timeout, start=mark)
+        end = self.vm.wait_for(rf"{tag}-end", timeout=60, start=status.end())
+        out = self.vm.serial_text()[status.end():end.start()].replace("\r", "").strip()
+        if check and status.group(1) != "0":
+            pytest.fail(f"`{cmd}` exited {status.group(1)}:\n{out}")
+        return out
 
 
 def test_lifecycle_autoformat_restart_persistence_broken_config_poweroff(artifacts, tmp_path):
