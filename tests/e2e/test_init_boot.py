@@ -67,8 +67,8 @@ class SerialShell:
         tag = uuid.uuid4().hex[:8]
         mark = len(self.vm.serial_text())
         # `""` splits the markers so the echoed command line never matches them.
-        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)} >/tmp/e2e.out 2>&1; echo {tag}\"\"=$?; "
-                            f"cat /tmp/e2e.out; echo {tag}\"\"-end\n")
+        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)} >$HOME/.e2e.out 2>&1; echo {tag}\"\"=$?; "
+                            f"cat $HOME/.e2e.out; echo {tag}\"\"-end\n")
         status = self.vm.wait_for(rf"{tag}=(\d+)", timeout=timeout, start=mark)
         end = self.vm.wait_for(rf"{tag}-end", timeout=60, start=status.end())
         out = self.vm.serial_text()[status.end():end.start()].replace("\r", "").strip()
