@@ -5,8 +5,13 @@ is measurable from the serial log alone.
 """
 
 import logging
+import logging.handlers
+import os
+import socket
 import sys
 import time
+
+SYSLOG_SOCKET = "/run/log.sock"  # made by the syslog service; /dev/log in containers links to it
 
 
 def uptime() -> float:
@@ -33,11 +38,27 @@ class BootFormatter(logging.Formatter):
         return f"[{uptime():8.2f}] {self.tag}: {msg}"
 
 
-def setup(stream=None, level: int = logging.INFO, tag: str = "rancheros") -> None:
-    """Send the `rancheros` loggers to `stream` (the console) in boot format."""
+def syslog_handler(tag: str, address: str = SYSLOG_SOCKET) -> logging.Handler | None:
+    """A handler to the syslog service's socket, or None while there is none (early boot, dev machines)."""
+    if not os.path.exists(address):
+        return None
+    try:
+        handler = logging.handlers.SysLogHandler(address=address, socktype=socket.SOCK_DGRAM)
+    except OSError:
+        return None
+    handler.ident = f"{tag}: "
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    return handler
+
+
+def setup(stream=None, level: int = logging.INFO, tag: str = "rancheros", syslog: bool = False) -> None:
+    """Send the `rancheros` loggers to `stream` (the console) in boot format, and to syslog if asked and up."""
     handler = logging.StreamHandler(stream or sys.stderr)
     handler.setFormatter(BootFormatter(tag))
     root = logging.getLogger("rancheros")
     root.handlers[:] = [handler]
+    extra = syslog_handler(tag) if syslog else None
+    if extra:
+        root.addHandler(extra)
     root.setLevel(level)
     root.propagate = False

@@ -11,7 +11,7 @@ from rancheros.config import load
 def cloud_init(paths, stage: str) -> int:
     """Fetch user-data from the configured datasources and apply it."""
     from rancheros import cloudinit, log
-    log.setup(tag="cloud-init")
+    log.setup(tag="cloud-init", syslog=True)
     doc = load(paths)
     if stage == "local":
         cloudinit.local_stage(paths, doc)

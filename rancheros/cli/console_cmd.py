@@ -1,5 +1,6 @@
 """`ros console-run`: what the console system container runs."""
 
+import os
 from pathlib import Path
 
 import click
@@ -22,6 +23,8 @@ def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
 def run(ctx: click.Context, root: Path) -> None:
     """Prepare user rancher and SSH, run start.sh, then supervise sshd and the gettys."""
     from rancheros.console.run import console_run
-    log.setup()
+    log.setup(tag="console", syslog=True)
+    if root == Path("/") and not os.path.lexists("/dev/log"):
+        os.symlink(log.SYSLOG_SOCKET, "/dev/log")  # sshd, sudo and login log to the syslog service
     paths = ctx.obj
     ctx.exit(console_run(config.load(paths), root, lambda entries: save_host_keys(paths, entries)))

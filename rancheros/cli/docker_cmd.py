@@ -19,7 +19,7 @@ def run(paths: config.ConfigPaths, dry_run: bool) -> None:
     """Build dockerd's command line from rancher.docker and exec it."""
     from rancheros.userdocker import run as userdocker
     from rancheros.userdocker.tls import server_dir
-    log.setup()
+    log.setup(tag="docker", syslog=True)
     cmd = userdocker.command(config.load(paths), server_dir(paths.config_dir))
     if dry_run:
         click.echo(" ".join(f"{k}={shlex.quote(v)}" for k, v in cmd.env.items()) + (" " if cmd.env else "")

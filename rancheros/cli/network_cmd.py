@@ -22,7 +22,7 @@ def up(paths: config.ConfigPaths, root: Path, netns: str | None, once: bool) -> 
     """Apply rancher.network, write resolv.conf and the hostname, keep DHCP clients running."""
     from rancheros.network.spec import parse_network
     from rancheros.network.up import network_up
-    log.setup()
+    log.setup(tag="network", syslog=True)
     doc = config.load(paths)
     host = config.get(doc, "hostname") or config.get(doc, "rancher.hostname")
     network_up(parse_network(config.get(doc, "rancher.network")), host, root, netns, supervise=not once)
@@ -35,6 +35,14 @@ def dhcp_event(event: str, root: Path) -> None:
     """udhcpc's script: apply the lease described by its environment."""
     from rancheros.network.dhcp import handle_event
     from rancheros.network.links import Links
-    log.setup()
+    log.setup(tag="network", syslog=True)
     with Links() as links:
         handle_event(event, dict(os.environ), links, root)
+
+
+@network.command("ntp", hidden=True)
+@click.pass_obj
+def ntp(paths: config.ConfigPaths) -> None:
+    """Run ntpd with rancher.network.ntp.servers (what the ntp service runs)."""
+    from rancheros.network.ntp import exec_ntpd
+    exec_ntpd(config.get(config.load(paths), "rancher.network.ntp.servers"))
