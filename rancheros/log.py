@@ -38,17 +38,33 @@ class BootFormatter(logging.Formatter):
         return f"[{uptime():8.2f}] {self.tag}: {msg}"
 
 
-def syslog_handler(tag: str, address: str = SYSLOG_SOCKET) -> logging.Handler | None:
-    """A handler to the syslog service's socket, or None while there is none (early boot, dev machines)."""
-    if not os.path.exists(address):
-        return None
-    try:
-        handler = logging.handlers.SysLogHandler(address=address, socktype=socket.SOCK_DGRAM)
-    except OSError:
-        return None
-    handler.ident = f"{tag}: "
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    return handler
+class SyslogSocketHandler(logging.Handler):
+    """Logs to the syslog service's socket; connects on first use after it appears.
+
+    Services start in parallel, so the socket may come a moment after a service
+    began logging; until then records go to the console handler only.
+    """
+
+    def __init__(self, tag: str, address: str = SYSLOG_SOCKET):
+        super().__init__()
+        self.tag, self.address = tag, address
+        self._inner: logging.handlers.SysLogHandler | None = None
+
+    def _connect(self) -> logging.handlers.SysLogHandler | None:
+        if self._inner is None and os.path.exists(self.address):
+            try:
+                inner = logging.handlers.SysLogHandler(address=self.address, socktype=socket.SOCK_DGRAM)
+            except OSError:
+                return None
+            inner.ident = f"{self.tag}: "
+            inner.setFormatter(logging.Formatter("%(message)s"))
+            self._inner = inner
+        return self._inner
+
+    def emit(self, record: logging.LogRecord) -> None:
+        inner = self._connect()
+        if inner is not None:
+            inner.emit(record)
 
 
 def setup(stream=None, level: int = logging.INFO, tag: str = "rancheros", syslog: bool = False) -> None:
@@ -57,8 +73,7 @@ def setup(stream=None, level: int = logging.INFO, tag: str = "rancheros", syslog
     handler.setFormatter(BootFormatter(tag))
     root = logging.getLogger("rancheros")
     root.handlers[:] = [handler]
-    extra = syslog_handler(tag) if syslog else None
-    if extra:
-        root.addHandler(extra)
+    if syslog:
+        root.addHandler(SyslogSocketHandler(tag))
     root.setLevel(level)
     root.propagate = False
