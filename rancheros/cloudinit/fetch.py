@@ -14,6 +14,31 @@ class DatasourceError(RosError):
     """A datasource is unreachable or answered with garbage."""
 
 
+def has_default_route(route_table: str) -> bool:
+    """True when /proc/net/route's text holds an IPv4 default route (destination 00000000)."""
+    for line in route_table.splitlines()[1:]:
+        fields = line.split()
+        if len(fields) > 2 and fields[1] == "00000000":
+            return True
+    return False
+
+
+def wait_for_network(timeout: float = 60.0, route_file: str = "/proc/net/route") -> bool:
+    """Wait (bounded) for a default route: the network service's DHCP client may still be asking."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            with open(route_file) as f:
+                if has_default_route(f.read()):
+                    return True
+        except OSError:
+            return False
+        if time.monotonic() >= deadline:
+            log.warning("no default route after %.0fs; fetching anyway", timeout)
+            return False
+        time.sleep(0.5)
+
+
 def fetch_url(url: str, timeout: float = 5.0, retries: int = 3, delay: float = 1.0) -> bytes | None:
     """GET `url`; None on 404 (nothing there), DatasourceError after `retries` failed tries."""
     last = ""

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from rancheros.cloudinit import apply, userdata
 from rancheros.cloudinit.datasources import Datasource, Found, configured
-from rancheros.cloudinit.fetch import DatasourceError
+from rancheros.cloudinit.fetch import DatasourceError, wait_for_network
 from rancheros.config import keys
 from rancheros.config.merge import merge_all
 from rancheros.config.paths import ConfigPaths
@@ -98,6 +98,8 @@ def run_stage(paths: ConfigPaths, doc: dict, network: bool, cmdline: str | None 
             cmdline = ""
     specs = keys.get(doc, "rancher.cloud_init.datasources") or []
     sources = [ds for ds in configured(list(specs), cmdline) if ds.network == network]
+    if network and sources:
+        wait_for_network()
     found = first_with_data(sources)
     if not found:
         log.info("cloud-init %s: no datasource had data", stage)

@@ -40,7 +40,7 @@ def _since(vm: VM, mark: int) -> str:
 
 
 ZOMBIES_OF_INIT = ("for f in /proc/[0-9]*/status; do awk '/^State:/{s=$2} /^PPid:/{p=$2} "
-                   "END{if (s == \"Z\" && p == 1) print FILENAME}' $f; done")
+                   "END{if (s == \"Z\" && p == 1) print FILENAME}' $f 2>/dev/null; done")  # processes may vanish
 
 
 class SerialShell:

@@ -144,3 +144,10 @@ def test_unreachable_datasource_is_one_line(env, caplog, monkeypatch):
     assert result.source == ""
     errors = [r for r in caplog.records if r.levelno >= logging.ERROR]
     assert len(errors) == 2 and "unreachable after 3 tries" in caplog.text and "unknown datasource 'bogus'" in caplog.text
+
+
+def test_default_route_detection():
+    from rancheros.cloudinit.fetch import has_default_route
+    head = "Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\n"
+    assert has_default_route(head + "eth0\t00000000\t0202000A\t0003\t0\t0\t0\t00000000\n")
+    assert not has_default_route(head + "eth0\t0002000A\t00000000\t0001\t0\t0\t0\t00FFFFFF\n")
