@@ -1,11 +1,13 @@
 """`ros console-run`: what the console system container runs."""
 
+import logging
 import os
 from pathlib import Path
 
 import click
 
 from rancheros import config, log
+from rancheros.errors import RosError
 
 
 def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
@@ -14,7 +16,10 @@ def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
         for name, value in entries.items():
             doc = config.set_key(doc, f"rancher.ssh.keys.{name}", value)
         return doc
-    config.store.LocalStore(paths).update(put)
+    try:
+        config.store.LocalStore(paths).update(put)
+    except RosError as e:  # e.g. a broken local layer: keep the console up with keys for this boot
+        logging.getLogger("rancheros.console").error("host keys not saved, they last this boot only: %s", e)
 
 
 @click.command("console-run", hidden=True)

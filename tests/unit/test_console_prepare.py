@@ -152,3 +152,14 @@ def test_upsert_and_group_membership_are_pure():
     assert accounts.upsert("a:1\nb:2\n", "b", "b:3") == "a:1\nb:3\n"
     assert accounts.with_member("docker:x:5:a\n", "docker", 9, "rancher") == "docker:x:9:a,rancher\n"
     assert accounts.with_member("", "docker", 9, "rancher") == "docker:x:9:rancher\n"
+
+
+def test_host_keys_not_saved_when_the_local_layer_is_broken(tmp_path, caplog):
+    """A malformed local config must not stop the console: the keys are kept for this boot only."""
+    from rancheros.cli.console_cmd import save_host_keys
+    from rancheros.config.paths import ConfigPaths
+    paths = ConfigPaths(config_dir=tmp_path)
+    paths.local.write_text("rancher: [unclosed\n")
+    save_host_keys(paths, {"ed25519-pub": "ssh-ed25519 AAAA x"})
+    assert paths.local.read_text() == "rancher: [unclosed\n"
+    assert "host keys not saved" in caplog.text
