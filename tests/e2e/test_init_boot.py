@@ -79,6 +79,15 @@ class SerialShell:
         return out
 
 
+def _reboot(vm: VM) -> str:
+    """`sudo ros os reboot` from the serial shell; the serial text from the request to services up."""
+    mark = len(vm.serial_text())
+    vm.send_serial("sudo ros os reboot\n")
+    vm.wait_for(r"rancheros: rebooting", timeout=300, start=mark)
+    vm.wait_for(SERVICES_UP, timeout=BOOT, start=mark)
+    return _since(vm, mark)
+
+
 def test_lifecycle_autoformat_restart_persistence_broken_config_poweroff(artifacts, tmp_path):
     disk = create_disk(tmp_path / "state.img", "6G")
     vm = VM(kernel=artifacts.vmlinuz, initrd=artifacts.initrd, append=artifacts.live_cmdline, disks=[disk],
@@ -103,11 +112,7 @@ def test_lifecycle_autoformat_restart_persistence_broken_config_poweroff(artifac
         # --- persistence: a file and a config value survive `ros os reboot`; clean fs, reverse stop ---
         sh.run("echo kept-across-reboot > /home/rancher/persist.txt")
         sh.run("ros config set rancher.environment.E2E_MARK persisted")
-        mark = len(vm.serial_text())
-        vm.send_serial("sudo ros os reboot\n")
-        vm.wait_for(r"rancheros: rebooting", timeout=300, start=mark)
-        vm.wait_for(SERVICES_UP, timeout=BOOT, start=mark)
-        boot2 = _since(vm, mark)
+        boot2 = _reboot(vm)
         assert boot2.index("rancheros: stopping services") < boot2.index("rancheros: rebooting")
         assert boot2.index("service console: stopping") < boot2.index("service udev: stopping")
         assert "formatting" not in boot2
@@ -118,11 +123,7 @@ def test_lifecycle_autoformat_restart_persistence_broken_config_poweroff(artifac
 
         # --- a broken local config: boots with the other layers, one line names the file ---
         sh.run("printf 'rancher: [unclosed\\n' > /var/lib/rancher/conf/cloud-config.yml")
-        mark = len(vm.serial_text())
-        vm.send_serial("sudo ros os reboot\n")
-        vm.wait_for(r"rancheros: rebooting", timeout=300, start=mark)
-        vm.wait_for(SERVICES_UP, timeout=BOOT, start=mark)
-        boot3 = _since(vm, mark)
+        boot3 = _reboot(vm)
         bad = [ln for ln in boot3.splitlines() if "/var/lib/rancher/conf/cloud-config.yml" in ln]
         assert len(bad) == 1 and "skipped" in bad[0], boot3[-3000:]
 
