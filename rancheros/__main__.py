@@ -43,9 +43,15 @@ APPLETS: dict[str, Callable[[list[str]], int]] = {
 }
 
 
-def applet_for(argv0: str, args: list[str]) -> tuple[str, list[str]]:
+def applet_for(argv0: str, args: list[str], pid: int | None = None) -> tuple[str, list[str]]:
     """Pick the applet from argv[0], or from the first argument when run by its own name."""
     name = os.path.basename(argv0)
+    if name == "ros":
+        # Without arguments as PID 1, it was booted as `init=/usr/lib/rancheros/ros`. With arguments it is
+        # a command that is PID 1 of a container's PID namespace (ntp): init there would remount the
+        # shared /run and / read-only when the container stops.
+        booted = not args and (os.getpid() if pid is None else pid) == 1
+        return ("init" if booted else "ros"), args
     if name in APPLETS:
         return name, args
     if args and args[0] in APPLETS:
@@ -55,8 +61,6 @@ def applet_for(argv0: str, args: list[str]) -> tuple[str, list[str]]:
 
 def main() -> int:
     name, args = applet_for(sys.argv[0], sys.argv[1:])
-    if name == "ros" and os.getpid() == 1:
-        name = "init"
     return APPLETS[name](args) or 0
 
 

@@ -17,11 +17,13 @@ import os
 import re
 import shlex
 import subprocess
+import time
 import uuid
 from pathlib import Path
 
 import pytest
 
+from rancheros.errors import BootError
 from rosbuild.qemu import VM, create_disk
 
 pytestmark = pytest.mark.e2e
@@ -55,14 +57,23 @@ class SerialShell:
         self.vm = vm
 
     def login(self, user: str = "rancher", password: str = "rancher") -> None:
-        mark = len(self.vm.serial_text())
-        self.vm.send_serial("\n")
-        if self.vm.wait_for(r"(login: *$)|([$#] *$)", timeout=600, start=mark).group(2):
-            return  # still logged in
-        self.vm.send_serial(user + "\n")
-        self.vm.wait_for(r"[Pp]assword: *$", timeout=120, start=mark)
-        self.vm.send_serial(password + "\n")
-        self.vm.wait_for(r"[$#] *$", timeout=120, start=mark)
+        """Log in, or find the shell still logged in. Enter asks again for a prompt: late console lines
+        from init may have been written after the one on screen."""
+        deadline = time.monotonic() + 600
+        while True:
+            mark = len(self.vm.serial_text())
+            self.vm.send_serial("\n")
+            try:
+                prompt = self.vm.wait_for(r"(login: *$)|([$#] *$)", timeout=20, start=mark)
+            except BootError:
+                if time.monotonic() > deadline or not self.vm.running:
+                    raise
+                continue
+            if prompt.group(2):
+                return
+            self.vm.send_serial(user + "\n")
+            self.vm.wait_for(r"[Pp]assword: *$", timeout=120, start=prompt.end())
+            self.vm.send_serial(password + "\n")
 
     def run(self, cmd: str, timeout: float = 300, check: bool = True) -> str:
         """Output of `sudo sh -c CMD` (kept in a file: bash's prompt escapes and sudo's pty stay out of it)."""

@@ -32,3 +32,12 @@ def test_syslog_handler_connects_once_the_socket_appears(tmp_path):
     server.bind(path)
     handler.emit(record)
     assert server.recv(4096).endswith(b"network: eth0: up\x00")
+
+
+@pytest.mark.parametrize("args, pid, want", [
+    ([], 1, "init"),                   # init=/usr/lib/rancheros/ros
+    (["network", "ntp"], 1, "ros"),    # PID 1 of a service container's own PID namespace
+    ([], 4242, "ros"),
+])
+def test_pid_1_is_init_only_without_arguments(args, pid, want):
+    assert applet_for("/usr/lib/rancheros/ros", args, pid=pid)[0] == want

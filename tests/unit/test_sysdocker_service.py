@@ -16,7 +16,7 @@ def test_every_builtin_service_parses_and_maps():
     assert docker.container["name"] == "docker"
     assert docker.host["privileged"] is True  # passed through for the VM, where it works
     assert docker.host["network_mode"] == "host" and docker.host["pid_mode"] == "host"
-    assert docker.host["restart_policy"] == {"Name": "always"}
+    assert docker.host["restart_policy"] == {"Name": "unless-stopped"}
     assert "/usr/sbin/dockerd:/usr/sbin/dockerd:ro" in docker.host["binds"]
     assert docker.host["volumes_from"] == ["system-volumes", "command-volumes", "user-volumes"]
     assert services["system-volumes"].createonly and not services["docker"].createonly
