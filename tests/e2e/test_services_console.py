@@ -17,7 +17,7 @@ from sshvm import Ssh
 
 pytestmark = pytest.mark.e2e
 
-SERVICES = ("udev", "syslog", "acpid", "network", "console", "docker")
+SERVICES = ("udev", "syslog", "acpid", "network", "ntp", "console", "docker")
 ETH1 = "192.168.76.20/24"   # static address of the second NIC (its QEMU user network is 192.168.76.0/24)
 
 
@@ -45,6 +45,10 @@ def test_every_system_service_runs(machine):
     names = machine.ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
     missing = [s for s in SERVICES if s not in names]
     assert not missing, f"not running: {missing}; running: {names}"
+    # Running is not enough: a service that exits at once is restarted (`unless-stopped`) and looks alive.
+    restarts = machine.ssh.out("sudo system-docker inspect -f '{{.Name}} {{.RestartCount}}' " + " ".join(SERVICES))
+    looping = [ln for ln in restarts.split("\n") if ln.split()[-1] != "0"]
+    assert not looping, f"restarted since boot: {looping}"
 
 
 def test_tools_inside_the_console(machine):
