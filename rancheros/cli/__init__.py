@@ -28,6 +28,7 @@ SUBCOMMANDS: dict[str, str] = {
     "network": "rancheros.cli.network_cmd:network",
     "docker": "rancheros.cli.docker_cmd:docker",
     "console-run": "rancheros.cli.console_cmd:run",
+    "syslog": "rancheros.cli.syslog_cmd:syslog",
 }
 
 

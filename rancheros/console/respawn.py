@@ -5,17 +5,23 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+from typing import Callable, Optional
 
 log = logging.getLogger(__name__)
 
 
 @dataclass
 class Respawner:
-    """`commands` by name; when `primary` exits, everything stops and its status is returned."""
+    """`commands` by name; when `primary` exits, everything stops and its status is returned.
+
+    `tick`, if given, runs every `tick_every` seconds in the supervising loop (the syslog service rotates).
+    """
 
     commands: dict[str, list[str]]
     primary: str | None = None
     delay: float = 2.0
+    tick: Optional[Callable[[], None]] = None
+    tick_every: float = 60.0
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     stopping: bool = False
 
@@ -29,8 +35,12 @@ class Respawner:
             signal.signal(sig, lambda *_: self.stop())
         for name in self.commands:
             self.start(name)
+        next_tick = time.monotonic() + self.tick_every
         while not self.stopping:
             time.sleep(0.5)
+            if self.tick is not None and time.monotonic() >= next_tick:
+                self.tick()
+                next_tick = time.monotonic() + self.tick_every
             for name, proc in list(self.procs.items()):
                 if self.stopping or proc.poll() is None:
                     continue
