@@ -28,7 +28,8 @@ def in_venv() -> bool:
 def cmd_test(args: list[str]) -> int:
     """Run pytest over tests/; 'no tests collected' is a failure, never a pass."""
     py = prereqs.venv_python()
-    rc = subprocess.run([str(py), "-m", "pytest", "-ra", *(args or ["tests"])], cwd=ROOT).returncode
+    # --durations: where the suite's minutes go (the e2e boots) is printed with every run
+    rc = subprocess.run([str(py), "-m", "pytest", "-ra", "--durations=15", *(args or ["tests"])], cwd=ROOT).returncode
     if rc == 5:
         print("build.py: pytest collected no tests: failing", file=sys.stderr)
         return 1

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""User Docker figures under QEMU: boot -> user Docker ready, and `docker run --rm` latency in the VM.
+"""User Docker figures under QEMU: boot -> user Docker ready, `docker run --rm` latency in the VM, and the
+resident memory of each system service after boot.
 
 Usage: bench/userdocker.py [--runs N] [--memory MiB]   (run ./build.py build first)
 Boots dist/artifacts/vmlinuz+initrd (live command line, our SSH key through the cmdline datasource) on a
@@ -43,6 +44,22 @@ def _boot_to_docker(m: Machine) -> tuple[float, float]:
     return up, time.monotonic() - t0
 
 
+SERVICES = ("udev", "syslog", "acpid", "network", "ntp", "console", "docker")
+# Sum of VmRSS over the processes of each service's cgroup (shared pages counted in each process).
+RSS_SCRIPT = """for n in %s; do
+  pid=$(system-docker inspect -f '{{.State.Pid}}' $n); cg=$(sed -n 's/^0:://p' /proc/$pid/cgroup); kb=0
+  for p in $(cat /sys/fs/cgroup$cg/cgroup.procs); do r=$(awk '/^VmRSS/{print $2}' /proc/$p/status 2>/dev/null)
+    kb=$((kb + ${r:-0})); done
+  echo "$n $kb"
+done""" % " ".join(SERVICES)
+
+
+def service_rss(m: Machine) -> dict[str, int]:
+    """KiB of resident memory per system service, read in the guest."""
+    out = m.ssh.run("sudo sh", stdin=RSS_SCRIPT.encode()).stdout
+    return {name: int(kb) for name, kb in (line.split() for line in out.splitlines() if line.strip())}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--runs", type=int, default=5)
@@ -53,6 +70,8 @@ def main() -> int:
         try:
             up, ready = _boot_to_docker(m)
             print(f"first boot: services up {up:.1f}s, user docker ready {ready:.1f}s (QEMU start, TCG)")
+            for name, kb in service_rss(m).items():
+                print(f"resident memory of service {name:8} {kb / 1024:6.1f} MiB")
             archive = busybox_archive(Path(tmp))
             m.ssh.run("docker load", stdin=archive.read_bytes())
             samples = []
