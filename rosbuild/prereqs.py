@@ -21,6 +21,7 @@ APT_PACKAGES = [
     "xorriso", "isolinux", "syslinux-common", "grub-pc-bin", "grub-efi-amd64-bin", "mtools",
     "busybox-static", "e2fsprogs", "dosfstools", "cpio", "zstd", "xz-utils", "kmod",
     "openssh-client", "openssh-server", "iproute2", "dpkg-dev", "ca-certificates", "genisoimage",
+    "chrony",  # tests/e2e: the NTP server the guest's ntp service syncs from (never sets this clock)
     "logrotate",  # tests/integration/test_syslog_rotation.py runs `ros syslog run` on this machine
     "debootstrap",  # bench/compare_boot.py builds its general-purpose Linux
     "docker-registry",  # integration tests serve add-on images from a loopback registry

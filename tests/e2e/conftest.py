@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -55,3 +57,24 @@ def make_vm(tmp_path):
     yield make
     for vm in vms:
         vm.cleanup()
+
+
+@pytest.fixture(scope="session")
+def ntp_server(tmp_path_factory):
+    """chronyd serving this machine's time on 127.0.0.1:123, which a guest reaches as 10.0.2.2 (QEMU
+    user networking). `-x`: it never sets this machine's clock."""
+    if shutil.which("chronyd") is None:
+        pytest.fail("chronyd is not installed (./build.py venv installs the prerequisites)")
+    d = tmp_path_factory.mktemp("chrony")
+    conf = d / "chrony.conf"
+    conf.write_text(f"local stratum 8\nallow all\nport 123\ncmdport 0\nbindaddress 127.0.0.1\n"
+                    f"driftfile {d}/drift\npidfile {d}/chronyd.pid\n")
+    log = open(d / "chronyd.log", "wb")
+    proc = subprocess.Popen(["chronyd", "-x", "-d", "-f", str(conf)], stdout=log, stderr=subprocess.STDOUT)
+    time.sleep(1)
+    if proc.poll() is not None:
+        pytest.fail(f"chronyd exited at once: {(d / 'chronyd.log').read_text()[-500:]}")
+    yield "10.0.2.2"
+    proc.terminate()
+    proc.wait(timeout=10)
+    log.close()

@@ -87,6 +87,15 @@ def test_var_log_messages_collects_kernel_network_and_console(machine):
                    f"/var/log/messages holds {tag} lines (our services log to the syslog socket)")
 
 
+def test_ntp_syncs_from_the_configured_server(machine, ntp_server):
+    """rancher.network.ntp.servers -> ntp recreated by `ros service up` -> OpenNTPD sets the clock from it."""
+    ssh = machine.ssh
+    ssh.run(f"sudo ros config set rancher.network.ntp.servers '[{ntp_server}]' && sudo ros service up ntp")
+    logs = wait_until(lambda: f"peer {ntp_server} now valid" in (o := ssh.out("sudo ros service logs ntp")) and o,
+                      180, f"ntpd took {ntp_server} as a valid peer")
+    assert f"reply from {ntp_server}" in logs
+
+
 def test_service_logs(machine):
     out = machine.ssh.out("sudo ros service logs network")
     assert "resolv.conf" in out or "udhcpc" in out, out
