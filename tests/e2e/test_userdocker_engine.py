@@ -6,10 +6,9 @@ and the ACPI power button (issue 6's acpid check, the machine's last act).
 
 from __future__ import annotations
 
-import os
-import subprocess
 import urllib.request
 
+import docker
 import pytest
 
 from machine import busybox_archive, shared_machine, wait_until
@@ -83,18 +82,14 @@ def test_killed_user_dockerd_is_restarted(machine):
     assert after != before
 
 
-def test_tls_on_2376_with_client_certificates(machine, tmp_path):
+def test_tls_on_2376_with_client_certificates(machine, tmp_path, monkeypatch):
+    # requests lets these override the TLSConfig's CA (docker/docker-py#2433): the SDK must use ours.
+    for var in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(var, raising=False)
     try:
         _tls_round_trip(machine, tmp_path)
     finally:  # later tests on this machine expect the plain socket
         machine.ssh.run("sudo ros config set rancher.docker.tls false", check=False)
-
-
-def _host_docker(*args: str) -> subprocess.CompletedProcess:
-    """The host's docker CLI, the client users point at 2376 (the SDK lets REQUESTS_CA_BUNDLE override
-    its CA: docker/docker-py#2433)."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DOCKER_")}
-    return subprocess.run(["docker", *args], capture_output=True, text=True, timeout=60, env=env)
 
 
 def _tls_round_trip(machine, tmp_path):
@@ -106,16 +101,21 @@ def _tls_round_trip(machine, tmp_path):
     ssh.run("sudo ros service up docker")
     for name in ("ca.pem", "cert.pem", "key.pem"):
         (tmp_path / name).write_text(ssh.out(f"sudo cat /home/rancher/.docker-e2e/{name}"))
-    host = ["-H", f"tcp://{machine.url(2376)}", "--tlsverify", "--tlscacert", str(tmp_path / "ca.pem")]
-    with_cert = host + ["--tlscert", str(tmp_path / "cert.pem"), "--tlskey", str(tmp_path / "key.pem")]
+    base = f"https://{machine.url(2376)}"
 
     def version():
-        done = _host_docker(*with_cert, "version", "--format", "{{.Server.APIVersion}}")
-        return done.stdout.strip() if done.returncode == 0 else None
+        tls = docker.tls.TLSConfig(client_cert=(str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")),
+                                   ca_cert=str(tmp_path / "ca.pem"), verify=True)
+        try:
+            return docker.DockerClient(base_url=base, tls=tls, timeout=30).version()
+        except docker.errors.DockerException:
+            return None
 
-    assert wait_until(version, 240, "the user Docker answers on 2376 with the client certificate")
-    refused = _host_docker(*host, "version", "--format", "{{.Server.APIVersion}}")
-    assert refused.returncode != 0 and "bad certificate" in refused.stderr, refused
+    info = wait_until(version, 240, "the user Docker answers on 2376 with the client certificate")
+    assert info["ApiVersion"]
+    no_cert = docker.tls.TLSConfig(ca_cert=str(tmp_path / "ca.pem"), verify=True)
+    with pytest.raises(docker.errors.DockerException, match="(?i)certificate"):
+        docker.DockerClient(base_url=base, tls=no_cert, timeout=30).version()
     # only the user Docker restarted
     assert ssh.out("sudo system-docker inspect -f '{{.State.StartedAt}}' console") == console_started
     ssh.run("sudo ros config set rancher.docker.tls false && sudo ros service up docker")
