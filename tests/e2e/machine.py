@@ -38,6 +38,7 @@ class Machine:
     guest_ports: tuple[int, ...] = (8080, 2376)
     memory: int = 2048
     key_on_cmdline: bool = True   # False: the test's datasource must deliver the key
+    boot_timeout: float = BOOT
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -64,7 +65,7 @@ class Machine:
                      hostfwd=[f"tcp:127.0.0.1:{h}-:{g}" for g, h in self.ports.items()],
                      extra_args=list(extra_args), serial_log=self.workdir / f"serial-{self.boots}.log")
         self.vm.start()
-        self.vm.wait_for(SERVICES_UP, timeout=BOOT)
+        self.vm.wait_for(SERVICES_UP, timeout=self.boot_timeout)
         self.ssh.wait(timeout=600, vm=self.vm)
         return self.vm
 
