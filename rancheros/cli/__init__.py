@@ -29,6 +29,7 @@ SUBCOMMANDS: dict[str, str] = {
     "docker": "rancheros.cli.docker_cmd:docker",
     "console-run": "rancheros.cli.console_cmd:run",
     "syslog": "rancheros.cli.syslog_cmd:syslog",
+    "udev": "rancheros.cli.udev_cmd:udev",
 }
 
 

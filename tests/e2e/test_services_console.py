@@ -51,6 +51,15 @@ def test_every_system_service_runs(machine):
     assert not looping, f"restarted since boot: {looping}"
 
 
+def test_udev_links_disks_by_label(machine):
+    """udev runs on the OS's /dev and replays boot's devices: the state disk has its by-label link, shared
+    with the console; interfaces keep their kernel names."""
+    link = wait_until(lambda: machine.ssh.out("readlink -f /dev/disk/by-label/RANCHER_STATE || true"), 60,
+                      "/dev/disk/by-label/RANCHER_STATE in the console")
+    assert link == "/dev/vda"
+    assert "eth0" in machine.ssh.out("ls /sys/class/net")
+
+
 def test_tools_inside_the_console(machine):
     ssh = machine.ssh
     assert ssh.run("ros --help").rc == 0

@@ -1,0 +1,58 @@
+"""`ros udev run`: systemd-udevd on the OS's /dev, the devices present at boot replayed (coldplug).
+
+Init already loaded the drivers of the hardware present; what udev adds is the /dev/disk/by-* links
+(shared with every system container through system-volumes) and hotplug. Devices that appeared
+before udevd listened get their links from replayed `add` events.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+UDEVD = "/lib/systemd/systemd-udevd"
+CONTROL = Path("/run/udev/control")  # udevd's socket: it listens once this exists
+
+
+def coldplug_commands(settle_timeout: int) -> list[list[str]]:
+    return [["udevadm", "trigger", "--type=subsystems", "--action=add"],
+            ["udevadm", "trigger", "--type=devices", "--action=add"],
+            ["udevadm", "settle", f"--timeout={settle_timeout}"]]
+
+
+def coldplug(settle_timeout: int = 60) -> int:
+    """Replay the add events and wait for them; the number of steps that failed (each one logged)."""
+    failed = 0
+    # Our root is not PID 1's (pid: host), which udevadm takes for a chroot and ignores the request.
+    env = {**os.environ, "SYSTEMD_IGNORE_CHROOT": "1"}
+    for argv in coldplug_commands(settle_timeout):
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=settle_timeout + 30, env=env)
+        except (OSError, subprocess.TimeoutExpired) as e:
+            log.error("%s: %s", " ".join(argv), e)
+            failed += 1
+            continue
+        if done.returncode != 0:
+            log.error("%s exited %d: %s", " ".join(argv), done.returncode, done.stderr.strip()[-300:])
+            failed += 1
+    return failed
+
+
+def udev_run(udevd: str = UDEVD, control: Path = CONTROL, wait: float = 30.0) -> int:
+    """Run udevd, coldplug once it listens, then live as long as it does (SIGTERM is passed on)."""
+    proc = subprocess.Popen([udevd])
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: proc.terminate())
+    deadline = time.monotonic() + wait
+    while not control.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    if proc.poll() is None:
+        failed = coldplug()
+        log.info("coldplug done%s", f" ({failed} steps failed)" if failed else "")
+    return proc.wait()
