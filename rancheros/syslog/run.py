@@ -6,16 +6,13 @@ is all a rotation takes: no signal, no copytruncate, nothing lost.
 
 from __future__ import annotations
 
-import logging
 import os
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from rancheros.command import run_logged
 from rancheros.console.respawn import Respawner
 from rancheros.log import SYSLOG_SOCKET
-
-log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -62,13 +59,7 @@ class Rotator:
         self.argv = ["logrotate", "-s", str(s.state_dir / "logrotate.status"), str(self.conf)]
 
     def __call__(self) -> None:
-        try:
-            done = subprocess.run(self.argv, capture_output=True, text=True, timeout=60)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            log.error("logrotate: %s", e)
-            return
-        if done.returncode != 0:
-            log.error("logrotate exited %d: %s", done.returncode, done.stderr.strip()[-300:])
+        run_logged(self.argv, "logrotate", timeout=60)
 
 
 def syslog_run(s: SyslogSettings, dev_log: Path | None = Path("/dev/log")) -> int:

@@ -14,6 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
+from rancheros.command import run_logged
+
 log = logging.getLogger(__name__)
 
 UDEVD = "/lib/systemd/systemd-udevd"
@@ -32,15 +34,7 @@ def coldplug(settle_timeout: int = 60) -> int:
     # Our root is not PID 1's (pid: host), which udevadm takes for a chroot and ignores the request.
     env = {**os.environ, "SYSTEMD_IGNORE_CHROOT": "1"}
     for argv in coldplug_commands(settle_timeout):
-        try:
-            done = subprocess.run(argv, capture_output=True, text=True, timeout=settle_timeout + 30, env=env)
-        except (OSError, subprocess.TimeoutExpired) as e:
-            log.error("%s: %s", " ".join(argv), e)
-            failed += 1
-            continue
-        if done.returncode != 0:
-            log.error("%s exited %d: %s", " ".join(argv), done.returncode, done.stderr.strip()[-300:])
-            failed += 1
+        failed += not run_logged(argv, " ".join(argv), timeout=settle_timeout + 30, env=env)
     return failed
 
 
