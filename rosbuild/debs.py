@@ -236,11 +236,35 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def parse_madison(text: str) -> set[tuple[str, str]]:
+    """The (name, version) pairs an `apt-cache madison` listing offers."""
+    pairs = set()
+    for line in text.splitlines():
+        cols = [c.strip() for c in line.split("|")]
+        if len(cols) >= 3:
+            pairs.add((cols[0], cols[1]))
+    return pairs
+
+
+def unavailable(debs: Iterable[Deb]) -> list[Deb]:
+    """The pinned packages the archive no longer offers (Debian's security archive keeps only the latest)."""
+    debs = list(debs)
+    if not debs:
+        return []
+    offered = parse_madison(steps.run(["apt-cache", "madison", *sorted({d.name for d in debs})]))
+    return [d for d in debs if (d.name, d.version) not in offered]
+
+
+def _deb_dir() -> Path:
+    dest = steps.cache_dir() / "debs"
+    dest.mkdir(parents=True, exist_ok=True)
+    return dest
+
+
 def fetch(debs: Iterable[Deb]) -> dict[str, Path]:
     """Download what the cache lacks (`apt-get download name=version`), verify sha256."""
     debs = list(debs)
-    dest = steps.cache_dir() / "debs"
-    dest.mkdir(parents=True, exist_ok=True)
+    dest = _deb_dir()
     missing = [d for d in debs if not (dest / d.filename).exists()]
     if missing:
         steps.say(f"downloading {len(missing)} .deb files")
@@ -279,8 +303,17 @@ def extract(deb: Deb, path: Path) -> Path:
 
 
 def fetch_and_extract(pset: PackageSet, update_lock: bool = False) -> tuple[list[Deb], list[Path]]:
-    """Locked packages of a set and their extracted trees (in package-name order)."""
+    """Locked packages of a set and their extracted trees (in package-name order).
+
+    A pin the archive dropped and the cache lacks is re-resolved with a warning, so a clean
+    machine still builds after a Debian security update; the lock file records the new pins.
+    """
     debs = locked(pset, update_lock)
+    gone = unavailable([d for d in debs if not (_deb_dir() / d.filename).exists()])
+    if gone:
+        steps.say(f"warning: '{pset.name}': the archive no longer has "
+                  f"{', '.join(f'{d.name} {d.version}' for d in gone)}; re-pinning the set")
+        debs = locked(pset, update=True)
     paths = fetch(debs)
     return debs, [extract(d, paths[d.name]) for d in debs]
 

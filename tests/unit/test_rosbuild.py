@@ -61,6 +61,14 @@ def test_parse_show_takes_first_stanza_per_package():
     assert deb.filename == "a_1%3a2.0-1_amd64.deb"
 
 
+def test_parse_madison_lists_every_offered_version():
+    text = ("linux-image-amd64 |  6.1.192-3 | http://deb.debian.org/debian-security bookworm-security/main amd64 Packages\n"
+            "linux-image-amd64 |  6.1.176-1 | http://deb.debian.org/debian bookworm/main amd64 Packages\n"
+            "busybox-static | 1:1.35.0-4+deb12u1+b1 | http://deb.debian.org/debian bookworm/main amd64 Packages\n")
+    assert debs.parse_madison(text) == {("linux-image-amd64", "6.1.192-3"), ("linux-image-amd64", "6.1.176-1"),
+                                        ("busybox-static", "1:1.35.0-4+deb12u1+b1")}
+
+
 def test_module_closure_follows_dependencies_and_builtins():
     dep = {"kernel/fs/ext4/ext4.ko": ["kernel/fs/jbd2/jbd2.ko", "kernel/fs/mbcache.ko"],
            "kernel/fs/jbd2/jbd2.ko": [], "kernel/fs/mbcache.ko": [], "kernel/x/virtio-blk.ko": []}
