@@ -1,6 +1,11 @@
 """The multi-call binary picks its applet from argv[0] or the first argument."""
 
+import os
+import subprocess
+import sys
+
 import pytest
+import yaml
 
 from rancheros.__main__ import applet_for
 
@@ -41,3 +46,27 @@ def test_syslog_handler_connects_once_the_socket_appears(tmp_path):
 ])
 def test_pid_1_is_init_only_without_arguments(args, pid, want):
     assert applet_for("/usr/lib/rancheros/ros", args, pid=pid)[0] == want
+
+
+def _ros(tmp_path, *args: str, **kw) -> subprocess.CompletedProcess:
+    env = {**os.environ, "ROS_CONFIG_DIR": str(tmp_path), "ROS_CMDLINE": os.devnull,
+           "ROS_IMAGE_CONFIG": str(tmp_path / "none.yml")}
+    return subprocess.run([sys.executable, "-m", "rancheros", "ros", *args], env=env,
+                          capture_output=True, text=True, **kw)
+
+
+def test_fast_exit_keeps_output_and_status(tmp_path):
+    """The binary skips the interpreter's teardown: output must still be complete, statuses intact."""
+    full = _ros(tmp_path, "config", "export", "--full")
+    assert full.returncode == 0, full.stderr
+    assert "rancher" in yaml.safe_load(full.stdout)
+    bad = _ros(tmp_path, "config", "set", "rancher.docker.tls", "notabool")
+    assert bad.returncode == 1 and bad.stderr.count("\n") == 1 and "rancher.docker.tls" in bad.stderr
+
+
+def test_closed_pipe_is_not_an_error(tmp_path):
+    env = {**os.environ, "ROS_CONFIG_DIR": str(tmp_path), "ROS_CMDLINE": os.devnull,
+           "ROS_IMAGE_CONFIG": str(tmp_path / "none.yml")}
+    res = subprocess.run(f"{sys.executable} -m rancheros ros config export --full | head -c1",
+                         shell=True, env=env, capture_output=True, text=True)
+    assert res.stdout and "Traceback" not in res.stderr and "Exception ignored" not in res.stderr
