@@ -6,7 +6,8 @@ and print one table of milestones: the floor, ours, and a general-purpose Linux.
 
 Milestones are timed on the host from QEMU's start to the first serial line
 that announces them (SSH: to the first `SSH-` banner on the forwarded port).
-Also writes bench/results/compare_boot.md and compare_boot.png.
+Also writes bench/results/compare_boot.md and compare_boot.png; each boot's serial log
+is kept in the build cache (bench/serial/) to profile from.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import boot_profile  # noqa: E402
 import floor  # noqa: E402
 import gp_linux  # noqa: E402
 from rosbuild import cli as build_cli, iso, qemu  # noqa: E402
@@ -46,6 +48,7 @@ class System:
     size_bytes: int
     memory_pattern: str = r"BENCH mem-used-kb (\d+)"
     ssh_memory: list[str] | None = None   # command over SSH printing used kB, if not on serial
+    extra: dict[str, str] = field(default_factory=dict)  # milestones of this system alone (footnotes)
 
 
 @dataclass
@@ -70,8 +73,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def boot_once(system: System, memory: int, timeout: float) -> Run:
-    """One boot: wait for every milestone (or the timeout), then kill the VM."""
+def boot_once(system: System, memory: int, timeout: float, log_path: Path | None = None) -> Run:
+    """One boot: wait for every milestone (or the timeout), then kill the VM; keeps the serial log."""
     run = Run()
     port = free_port() if system.has_ssh else None
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
@@ -79,7 +82,7 @@ def boot_once(system: System, memory: int, timeout: float) -> Run:
         t0 = time.monotonic()
         vm.start()
         try:
-            want = {m: p for m, p in system.patterns.items()}
+            want = {**system.patterns, **system.extra}
             if system.has_ssh:
                 want["ssh accepting"] = ""
             while want and time.monotonic() - t0 < timeout and vm.running:
@@ -95,10 +98,7 @@ def boot_once(system: System, memory: int, timeout: float) -> Run:
                         del want[name]
                 time.sleep(0.1)
             if want:
-                run.error = f"missing {', '.join(want)}"
-                kept = cache_dir() / "bench" / f"failed-{system.name}.serial.log"
-                kept.write_text(vm.serial_text())
-                run.error += f"; serial log kept in {kept}"
+                run.error = f"missing {', '.join(want)}" + (f"; serial log in {log_path}" if log_path else "")
             deadline = time.monotonic() + 30
             while run.mem_kb is None and time.monotonic() < deadline:
                 m = re.search(system.memory_pattern, vm.serial_text())
@@ -114,6 +114,9 @@ def boot_once(system: System, memory: int, timeout: float) -> Run:
                 else:
                     time.sleep(0.5)
         finally:
+            if log_path is not None:
+                log_path.parent.mkdir(parents=True, exist_ok=True)
+                log_path.write_text(vm.serial_text())
             vm.kill()
             vm.cleanup()
     return run
@@ -121,7 +124,7 @@ def boot_once(system: System, memory: int, timeout: float) -> Run:
 
 def systems(args) -> list[System]:
     kernel = DIST / "vmlinuz"
-    ours_initrd, iso = DIST / "initrd", DIST / "rancheros.iso"
+    ours_initrd, ours_iso = DIST / "initrd", DIST / "rancheros.iso"
     if not kernel.exists() or not ours_initrd.exists():
         sys.exit("compare_boot: build first (./build.py build): dist/artifacts/vmlinuz and initrd are missing")
     kernel_tree = next((t for t in (cache_dir() / "extract").glob("linux-image-*")
@@ -150,7 +153,9 @@ def systems(args) -> list[System]:
         System("ours", {"kernel": kernel, "initrd": ours_initrd,
                         "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"},
                {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
-                "container ran": r"rancheros: services up"}, True, iso.stat().st_size if iso.exists() else 0,
+                "container ran": r"rancheros: service \S+: (started|ran to completion)"}, True,
+               ours_iso.stat().st_size if ours_iso.exists() else 0,
+               extra={"all services up": r"rancheros: services up"},
                ssh_memory=ssh + ["rancher@127.0.0.1"]),
         System("general-purpose", {"kernel": kernel, "initrd": gp_initrd, "disks": [gp_image],
                                    "append": f"{base} root=/dev/vda rw systemd.show_status=1"},
@@ -169,20 +174,24 @@ def _ours_userdata(pub: str) -> str:
     return base64.b64encode(f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n".encode()).decode()
 
 
-def table(results: dict[str, list[Run]], sizes: dict[str, int]) -> str:
-    """Markdown: median (min-max) seconds per milestone, memory and size per system."""
+def _cell(runs: list[Run], milestone: str) -> str:
+    vals = [r.times[milestone] for r in runs if milestone in r.times]
+    return f"{statistics.median(vals):.1f} ({min(vals):.1f}-{max(vals):.1f})" if vals else "n/a"
+
+
+def table(results: dict[str, list[Run]], sizes: dict[str, int], extras: dict[str, dict[str, str]]) -> str:
+    """Markdown: median (min-max) seconds per milestone, memory and size per system; extras as notes."""
     head = "| system | " + " | ".join(f"{m} (s)" for m in MILESTONES) + " | memory used (MB) | image (MB) |"
     lines = [head, "|" + "---|" * (len(MILESTONES) + 3)]
     for name, runs in results.items():
-        cells = []
-        for m in MILESTONES:
-            vals = [r.times[m] for r in runs if m in r.times]
-            cells.append(f"{statistics.median(vals):.1f} ({min(vals):.1f}-{max(vals):.1f})" if vals else "n/a")
+        cells = [_cell(runs, m) for m in MILESTONES]
         mems = [r.mem_kb / 1024 for r in runs if r.mem_kb]
         cells.append(f"{statistics.median(mems):.0f}" if mems else "n/a")
         cells.append(f"{sizes[name] / 1e6:.0f}")
         lines.append(f"| {name} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+    notes = [f"* {name}, {m}: {_cell(results[name], m)} s" for name, ex in extras.items() if name in results
+             for m in ex]
+    return "\n".join(lines + ([""] + notes if notes else []))
 
 
 def chart(results: dict[str, list[Run]], path: Path) -> None:
@@ -209,28 +218,33 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--memory", type=int, default=1024)
-    parser.add_argument("--timeout", type=float, default=400)
+    parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--only", action="append", help="boot only these systems")
     args = parser.parse_args()
     results: dict[str, list[Run]] = {}
-    sizes = {}
+    sizes, extras, logs = {}, {}, {}
     for system in systems(args):
         if args.only and system.name not in args.only:
             continue
-        sizes[system.name] = system.size_bytes
-        results[system.name] = []
+        sizes[system.name], extras[system.name] = system.size_bytes, system.extra
+        results[system.name], logs[system.name] = [], []
         for i in range(args.runs):
-            run = boot_once(system, args.memory, args.timeout)
+            logs[system.name].append(cache_dir() / "bench" / "serial" / f"{system.name}-{i + 1}.log")
+            run = boot_once(system, args.memory, args.timeout, logs[system.name][-1])
             results[system.name].append(run)
             print(f"{system.name} run {i + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.times.items())
                   + (f", memory {run.mem_kb // 1024} MB" if run.mem_kb else "") + (f" ({run.error})" if run.error else ""),
                   flush=True)
-    text = table(results, sizes)
+    text = table(results, sizes, extras)
+    ours_logs = [p.read_text(errors="replace") for p in logs.get("ours", []) if p.exists()]
+    if ours_logs:
+        text += "\n\n## Where our boot's time goes\n\n" + boot_profile.markdown(
+            boot_profile.median_profile(ours_logs), len(ours_logs))
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     accel = qemu.probe_accel()
     (RESULTS / "compare_boot.md").write_text(
-        f"# Boot comparison ({args.runs} runs each, -m {args.memory}, accel {accel})\n\n{text}\n")
+        f"# Boot comparison ({args.runs} runs each, -m {args.memory}, 1 vCPU, accel {accel})\n\n{text}\n")
     chart(results, RESULTS / "compare_boot.png")
     print(f"wrote {RESULTS / 'compare_boot.md'} and {RESULTS / 'compare_boot.png'}")
     return 0
