@@ -2,7 +2,13 @@
 """Boot three systems side by side in QEMU (TCG, same memory, CPUs and kernel)
 and print one table of milestones: the floor, ours, and a general-purpose Linux.
 
-    .venv/bin/python bench/compare_boot.py [--runs 3] [--memory 1024]
+    .venv/bin/python bench/compare_boot.py [--runs 3] [--memory 1024] [--only NAME ...]
+
+floor: a busybox /init that starts dockerd and runs one container, from RAM. ours: the built
+image installed on a state disk (booted once, so formatting, image loading and host keys are
+done), as an operator runs it; ours-live: the same with no disk (memory mode, every boot a first
+boot). general-purpose: Debian 12 with systemd, docker.io and openssh-server on a disk image,
+also booted once before. Each timed boot of an installed system gets a fresh copy of its disk.
 
 Milestones are timed on the host from QEMU's start to the first serial line
 that announces them (SSH: to the first `SSH-` banner on the forwarded port).
@@ -31,7 +37,7 @@ import boot_profile  # noqa: E402
 import floor  # noqa: E402
 import gp_linux  # noqa: E402
 from rosbuild import cli as build_cli, iso, qemu  # noqa: E402
-from rosbuild.steps import DIST, cache_dir  # noqa: E402
+from rosbuild.steps import DIST, Stamp, cache_dir, hash_data  # noqa: E402
 
 MILESTONES = ["init started", "docker answering", "container ran", "ssh accepting"]
 RESULTS = ROOT / "bench" / "results"
@@ -47,8 +53,13 @@ class System:
     has_ssh: bool
     size_bytes: int
     memory_pattern: str = r"BENCH mem-used-kb (\d+)"
-    ssh_memory: list[str] | None = None   # command over SSH printing used kB, if not on serial
+    login: list[str] | None = None   # ssh argv up to the user@host: memory (if not on serial), power-off
     extra: dict[str, str] = field(default_factory=dict)  # milestones of this system alone (footnotes)
+    # Installed systems boot from disk: `disk` (None: a blank one) is booted once and powered off (the
+    # install's first boot: formatting, image loading, host keys), then every timed boot gets a copy of it.
+    installed: bool = False
+    disk: Path | None = None
+    poweroff: str = "sudo poweroff"
 
 
 @dataclass
@@ -73,12 +84,41 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def boot_once(system: System, memory: int, timeout: float, log_path: Path | None = None) -> Run:
-    """One boot: wait for every milestone (or the timeout), then kill the VM; keeps the serial log."""
+def _copy_disk(src: Path, dest: Path) -> Path:
+    subprocess.run(["cp", "--sparse=always", str(src), str(dest)], check=True)
+    return dest
+
+
+def installed_disk(system: System, memory: int, timeout: float) -> Path:
+    """The system's disk after its first boot and an orderly power-off (cached until its inputs change)."""
+    warm = cache_dir() / "bench" / f"installed-{system.name}.img"
+    inputs = [system.vm_args.get("initrd"), system.disk]
+    stamp = Stamp(f"bench-installed-{system.name}", hash_data(
+        [(str(p), p.stat().st_size, p.stat().st_mtime_ns) for p in inputs if p], system.vm_args.get("append")))
+    if stamp.fresh(warm):
+        return warm
+    warm.unlink(missing_ok=True)
+    if system.disk:
+        _copy_disk(system.disk, warm)
+    else:
+        qemu.create_disk(warm, "4G")
+    run = boot_once(system, memory, timeout, cache_dir() / "bench" / "serial" / f"{system.name}-install.log",
+                    disk=warm, then=system.poweroff)
+    if run.error:
+        sys.exit(f"compare_boot: the first boot of {system.name} failed: {run.error}")
+    stamp.done()
+    return warm
+
+
+def boot_once(system: System, memory: int, timeout: float, log_path: Path | None = None,
+              disk: Path | None = None, then: str | None = None) -> Run:
+    """One boot (on `disk`): wait for every milestone (or the timeout); then run `then` over SSH and
+    wait for the VM to stop, or kill it. Keeps the serial log."""
     run = Run()
     port = free_port() if system.has_ssh else None
     with tempfile.TemporaryDirectory(prefix="bench-") as work:
-        vm = qemu.VM(memory=memory, ssh_port=port, workdir=Path(work), **system.vm_args)
+        disks = [disk] if disk else []
+        vm = qemu.VM(memory=memory, ssh_port=port, workdir=Path(work), disks=disks, **system.vm_args)
         t0 = time.monotonic()
         vm.start()
         try:
@@ -104,8 +144,8 @@ def boot_once(system: System, memory: int, timeout: float, log_path: Path | None
                 m = re.search(system.memory_pattern, vm.serial_text())
                 if m:
                     run.mem_kb = int(m.group(1))
-                elif system.ssh_memory and port:
-                    out = subprocess.run(system.ssh_memory + ["-p", str(port), "awk '/MemTotal/{t=$2}/MemAvailable/{a=$2}END{print \"BENCH mem-used-kb\", t-a}' /proc/meminfo"],
+                elif system.login and port:
+                    out = subprocess.run(system.login + ["-p", str(port), "awk '/MemTotal/{t=$2}/MemAvailable/{a=$2}END{print \"BENCH mem-used-kb\", t-a}' /proc/meminfo"],
                                          capture_output=True, text=True, timeout=30).stdout
                     m = re.search(system.memory_pattern, out)
                     run.mem_kb = int(m.group(1)) if m else None
@@ -113,6 +153,11 @@ def boot_once(system: System, memory: int, timeout: float, log_path: Path | None
                         time.sleep(2)
                 else:
                     time.sleep(0.5)
+            if then and system.login and port:
+                subprocess.run(system.login + ["-p", str(port), then], capture_output=True, timeout=60)
+                deadline = time.monotonic() + 180
+                while vm.running and time.monotonic() < deadline:
+                    time.sleep(1)
         finally:
             if log_path is not None:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -146,22 +191,25 @@ def systems(args) -> list[System]:
     base = "panic=10 console=tty0 console=ttyS0"  # as ours (kernel kept as chatty as ours)
     ours_append = iso.entries(build_cli.kernel_recipe()["cmdline"])[0].cmdline  # the ISO's live entry
     userdata = _ours_userdata(pub)
+    ours_vm = {"kernel": kernel, "initrd": ours_initrd, "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"}
+    ours_patterns = {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
+                     "container ran": r"rancheros: service \S+: (started|ran to completion)"}
+    ours_extra = {"all services up": r"rancheros: services up"}
+    ours_size = ours_iso.stat().st_size if ours_iso.exists() else 0
     return [
         System("floor", {"kernel": kernel, "initrd": floor_initrd, "append": base},
                {"init started": r"BENCH init", "docker answering": r"BENCH docker-ready",
                 "container ran": r"BENCH container-ran"}, False, floor_initrd.stat().st_size),
-        System("ours", {"kernel": kernel, "initrd": ours_initrd,
-                        "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"},
-               {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
-                "container ran": r"rancheros: service \S+: (started|ran to completion)"}, True,
-               ours_iso.stat().st_size if ours_iso.exists() else 0,
-               extra={"all services up": r"rancheros: services up"},
-               ssh_memory=ssh + ["rancher@127.0.0.1"]),
-        System("general-purpose", {"kernel": kernel, "initrd": gp_initrd, "disks": [gp_image],
+        System("ours", ours_vm, ours_patterns, True, ours_size, extra=ours_extra, login=ssh + ["rancher@127.0.0.1"],
+               installed=True),
+        System("ours-live", ours_vm, ours_patterns, True, ours_size, extra=ours_extra,
+               login=ssh + ["rancher@127.0.0.1"]),
+        System("general-purpose", {"kernel": kernel, "initrd": gp_initrd,
                                    "append": f"{base} root=/dev/vda rw systemd.show_status=1"},
                {"init started": r"Welcome to|systemd\[1\]", "docker answering": r"BENCH docker-ready",
                 "container ran": r"BENCH container-ran"}, True,
-               _allocated(gp_image) + gp_initrd.stat().st_size),
+               _allocated(gp_image) + gp_initrd.stat().st_size, login=ssh + ["root@127.0.0.1"],
+               installed=True, disk=gp_image, poweroff="poweroff"),
     ]
 
 
@@ -228,18 +276,22 @@ def main() -> int:
             continue
         sizes[system.name], extras[system.name] = system.size_bytes, system.extra
         results[system.name], logs[system.name] = [], []
+        installed = installed_disk(system, args.memory, args.timeout) if system.installed else None
         for i in range(args.runs):
             logs[system.name].append(cache_dir() / "bench" / "serial" / f"{system.name}-{i + 1}.log")
-            run = boot_once(system, args.memory, args.timeout, logs[system.name][-1])
+            with tempfile.TemporaryDirectory(prefix="bench-disk-", dir=cache_dir() / "bench") as tmp:
+                disk = _copy_disk(installed, Path(tmp) / "disk.img") if installed else None
+                run = boot_once(system, args.memory, args.timeout, logs[system.name][-1], disk=disk)
             results[system.name].append(run)
             print(f"{system.name} run {i + 1}: " + ", ".join(f"{k} {v:.1f}s" for k, v in run.times.items())
                   + (f", memory {run.mem_kb // 1024} MB" if run.mem_kb else "") + (f" ({run.error})" if run.error else ""),
                   flush=True)
     text = table(results, sizes, extras)
-    ours_logs = [p.read_text(errors="replace") for p in logs.get("ours", []) if p.exists()]
-    if ours_logs:
-        text += "\n\n## Where our boot's time goes\n\n" + boot_profile.markdown(
-            boot_profile.median_profile(ours_logs), len(ours_logs))
+    for name in (n for n in logs if n.startswith("ours")):
+        ours_logs = [p.read_text(errors="replace") for p in logs[name] if p.exists()]
+        if ours_logs:
+            text += f"\n\n## Where the boot of {name} goes\n\n" + boot_profile.markdown(
+                boot_profile.median_profile(ours_logs), len(ours_logs))
     print(text)
     RESULTS.mkdir(parents=True, exist_ok=True)
     accel = qemu.probe_accel()
