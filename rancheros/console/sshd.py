@@ -13,8 +13,6 @@ from rancheros.network.files import write_shared
 
 log = logging.getLogger(__name__)
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
-# An RSA key takes seconds to generate, tens of seconds under emulation; sshd need not wait for it.
-QUICK_KEY_TYPES = ("ecdsa", "ed25519")
 
 
 class SshError(RosError):
@@ -30,22 +28,15 @@ class SshSettings:
     password_login: bool = False
     host_key_dir: str = "/etc/ssh"
     pidfile: str = "/run/sshd.pid"
-    host_keys: tuple[str, ...] = KEY_TYPES   # the types sshd_config names (those on disk)
 
 
 def host_key_path(root: Path, key_type: str) -> Path:
     return Path(root) / "etc" / "ssh" / f"ssh_host_{key_type}_key"
 
 
-def present_host_keys(root: Path) -> tuple[str, ...]:
-    """The key types whose private key is on disk, in KEY_TYPES order."""
-    return tuple(t for t in KEY_TYPES if host_key_path(root, t).exists())
-
-
-def install_host_keys(root: Path, keys: dict[str, str], save: Callable[[dict[str, str]], None],
-                      generate: tuple[str, ...] = KEY_TYPES) -> dict[str, str]:
-    """Write each type's key pair from config verbatim; generate the missing ones of `generate` and hand
-    them to `save`.
+def install_host_keys(root: Path, keys: dict[str, str],
+                      save: Callable[[dict[str, str]], None]) -> dict[str, str]:
+    """Write each type's key pair from config verbatim; generate the missing ones and hand them to `save`.
 
     Returns the generated entries in RancherOS's format (`rsa`, `rsa-pub`, ...).
     """
@@ -57,8 +48,7 @@ def install_host_keys(root: Path, keys: dict[str, str], save: Callable[[dict[str
             write_shared(path, priv if priv.endswith("\n") else priv + "\n", 0o600)
             write_shared(path.with_name(path.name + ".pub"), pub.strip() + "\n", 0o644)
             continue
-        if t in generate:
-            generated[t], generated[f"{t}-pub"] = _keygen(path, t)
+        generated[t], generated[f"{t}-pub"] = _keygen(path, t)
     if generated:
         save(generated)
         log.info("generated SSH host keys %s, saved to rancher.ssh.keys", ", ".join(t for t in KEY_TYPES if t in generated))
@@ -95,7 +85,7 @@ def render_sshd_config(s: SshSettings) -> str:
         "# written by ros console-run from rancher.ssh and rancher.password",
         f"Port {s.port}",
         f"ListenAddress {s.listen_address}",
-        *[f"HostKey {s.host_key_dir}/ssh_host_{t}_key" for t in s.host_keys],
+        *[f"HostKey {s.host_key_dir}/ssh_host_{t}_key" for t in KEY_TYPES],
         "PermitRootLogin no",
         "PermitEmptyPasswords no",
         f"PasswordAuthentication {yes_no}",
