@@ -29,7 +29,7 @@ class Step:
 
 def label_of(text: str) -> str:
     """A step's name: the line without its figures, so the same step matches across boots."""
-    text = re.sub(r"image (\S+?:\S+?)(, \S+)* loaded", r"image \1... loaded", text)
+    text = re.sub(r"^image \S+( \S+,?)*? (already loaded|loaded in)", r"image archive \2", text)
     text = re.sub(r"\d+(\.\d+)?", "N", text)
     return text[:70]
 

@@ -22,8 +22,13 @@ LOG_B = LOG_A.replace("[   31.00] rancheros: system-docker ready", "[   35.00] r
 def test_steps_take_the_time_since_the_line_before():
     steps = boot_profile.steps(LOG_A)
     assert [s.label for s in steps] == ["init started", "system-docker ready",
-                                        "image rancheros/os-base:vN.N... loaded in Ns", "services up"]
+                                        "image archive loaded in Ns", "services up"]
     assert [round(s.took, 2) for s in steps] == [20.0, 11.0, 49.0, 10.0]   # the dockerd line is skipped
+
+
+def test_an_archive_already_loaded_is_one_step_too():
+    text = "[   54.30] rancheros: image rancheros/os-base:v0.1.0, rancheros/os-udev:v0.1.0 already loaded\n"
+    assert [s.label for s in boot_profile.steps(text)] == ["image archive already loaded"]
 
 
 def test_median_profile_matches_steps_by_label():
