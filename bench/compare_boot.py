@@ -222,8 +222,12 @@ def _ours_userdata(pub: str) -> str:
     return base64.b64encode(f"#cloud-config\nssh_authorized_keys:\n  - {pub}\n".encode()).decode()
 
 
+def _values(runs: list[Run], milestone: str) -> list[float]:
+    return [r.times[milestone] for r in runs if milestone in r.times]
+
+
 def _cell(runs: list[Run], milestone: str) -> str:
-    vals = [r.times[milestone] for r in runs if milestone in r.times]
+    vals = _values(runs, milestone)
     return f"{statistics.median(vals):.1f} ({min(vals):.1f}-{max(vals):.1f})" if vals else "n/a"
 
 
@@ -249,10 +253,7 @@ def chart(results: dict[str, list[Run]], path: Path) -> None:
     fig, ax = plt.subplots(figsize=(9, 4.5))
     width = 0.8 / max(1, len(results))
     for i, (name, runs) in enumerate(results.items()):
-        meds = []
-        for m in MILESTONES:
-            vals = [r.times[m] for r in runs if m in r.times]
-            meds.append(statistics.median(vals) if vals else 0)
+        meds = [statistics.median(v) if (v := _values(runs, m)) else 0 for m in MILESTONES]
         ax.bar([x + i * width for x in range(len(MILESTONES))], meds, width, label=name)
     ax.set_xticks([x + width * (len(results) - 1) / 2 for x in range(len(MILESTONES))], MILESTONES)
     ax.set_ylabel("seconds from QEMU start (median, TCG)")

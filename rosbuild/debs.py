@@ -309,7 +309,8 @@ def fetch_and_extract(pset: PackageSet, update_lock: bool = False) -> tuple[list
     machine still builds after a Debian security update; the lock file records the new pins.
     """
     debs = locked(pset, update_lock)
-    gone = unavailable([d for d in debs if not (_deb_dir() / d.filename).exists()])
+    cache = _deb_dir()
+    gone = unavailable([d for d in debs if not (cache / d.filename).exists()])
     if gone:
         steps.say(f"warning: '{pset.name}': the archive no longer has "
                   f"{', '.join(f'{d.name} {d.version}' for d in gone)}; re-pinning the set")

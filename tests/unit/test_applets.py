@@ -48,11 +48,14 @@ def test_pid_1_is_init_only_without_arguments(args, pid, want):
     assert applet_for("/usr/lib/rancheros/ros", args, pid=pid)[0] == want
 
 
-def _ros(tmp_path, *args: str, **kw) -> subprocess.CompletedProcess:
-    env = {**os.environ, "ROS_CONFIG_DIR": str(tmp_path), "ROS_CMDLINE": os.devnull,
-           "ROS_IMAGE_CONFIG": str(tmp_path / "none.yml")}
-    return subprocess.run([sys.executable, "-m", "rancheros", "ros", *args], env=env,
-                          capture_output=True, text=True, **kw)
+def _env(tmp_path) -> dict:
+    return {**os.environ, "ROS_CONFIG_DIR": str(tmp_path), "ROS_CMDLINE": os.devnull,
+            "ROS_IMAGE_CONFIG": str(tmp_path / "none.yml")}
+
+
+def _ros(tmp_path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rancheros", "ros", *args], env=_env(tmp_path),
+                          capture_output=True, text=True)
 
 
 def test_fast_exit_keeps_output_and_status(tmp_path):
@@ -65,8 +68,6 @@ def test_fast_exit_keeps_output_and_status(tmp_path):
 
 
 def test_closed_pipe_is_not_an_error(tmp_path):
-    env = {**os.environ, "ROS_CONFIG_DIR": str(tmp_path), "ROS_CMDLINE": os.devnull,
-           "ROS_IMAGE_CONFIG": str(tmp_path / "none.yml")}
     res = subprocess.run(f"{sys.executable} -m rancheros ros config export --full | head -c1",
-                         shell=True, env=env, capture_output=True, text=True)
+                         shell=True, env=_env(tmp_path), capture_output=True, text=True)
     assert res.stdout and "Traceback" not in res.stderr and "Exception ignored" not in res.stderr
