@@ -37,7 +37,7 @@ class Respawner:
             self.start(name)
         next_tick = time.monotonic() + self.tick_every
         while not self.stopping:
-            time.sleep(0.5)
+            time.sleep(min(0.5, self.tick_every))
             if self.tick is not None and time.monotonic() >= next_tick:
                 self.tick()
                 next_tick = time.monotonic() + self.tick_every

@@ -12,6 +12,7 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -66,14 +67,15 @@ class Supervisor:
         """dockerd, images, (first time: the local cloud-init stage), services."""
         from rancheros.sysdocker.daemon import SystemDocker, SystemDockerConfig
         from rancheros.sysdocker.engine import Engine
-        from rancheros.sysdocker.preload import preload_images
+        from rancheros.sysdocker.preload import BUNDLED_DIR, preload_images
 
         cfg = SystemDockerConfig.from_dict(self._settings().get("system_docker"))
         stop_stale_dockerd(cfg.pidfile)
         self.daemon = SystemDocker(cfg)
         self.daemon.start()
         client = self.daemon.wait_ready(timeout=120)  # logs "system-docker ready"
-        failed = [r for r in preload_images(client, cfg.preload_dir) if getattr(r, "error", None)]
+        release = Path(cfg.preload_dir) == Path(BUNDLED_DIR)  # loaded once, the RAM copy is dead weight
+        failed = [r for r in preload_images(client, cfg.preload_dir, release) if getattr(r, "error", None)]
         log.info("images loaded%s", f" ({len(failed)} archives failed)" if failed else "")
         if first and self.local_stage is not None:
             self.local_stage(self.doc)

@@ -1,4 +1,5 @@
-"""DHCP through busybox `udhcpc`: its script calls back `ros network dhcp-event`, which applies the lease."""
+"""DHCP through busybox `udhcpc`: its script hands each event to the running `ros network up`, which
+applies the lease (a fresh `ros network dhcp-event` only when none picks it up)."""
 
 import ipaddress
 import json
@@ -11,6 +12,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Mapping
 
+from rancheros.errors import RosError
 from rancheros.network import resolv
 from rancheros.network.files import write_shared
 from rancheros.network.links import Links, NetworkError
@@ -18,6 +20,24 @@ from rancheros.network.spec import InterfaceConfig, NetworkConfig, config_for
 
 log = logging.getLogger(__name__)
 STATE_DIR = Path("run/rancheros/network")  # under the root prefix
+EVENTS_DIR = STATE_DIR / "events"  # udhcpc events waiting for `ros network up`, one file per interface
+HANDOFF_WAIT = 100  # tenths of a second the hook waits for the supervisor before applying itself
+
+# Starting `ros` costs seconds on a slow guest, twice per lease (deconfig, bound); the supervisor is
+# already running, so the hook leaves the event there and only falls back to a `ros` of its own.
+HOOK = """#!/bin/sh
+# udhcpc's script: hand event $1 to the running `ros network up`, else apply it with a new ros.
+d={events}
+f="$d/$interface"
+if [ -d "$d" ]; then
+    env > "$f.new" && echo "udhcpc_event=$1" >> "$f.new" && mv "$f.new" "$f.event"
+    i=0
+    while [ -e "$f.event" ] && [ "$i" -lt {wait} ]; do sleep 0.1; i=$((i + 1)); done
+    mv "$f.event" "$f.own" 2>/dev/null || exit 0
+    rm -f "$f.own"
+fi
+exec {ros} "$1"
+"""
 
 
 @dataclass(frozen=True)
@@ -57,11 +77,54 @@ def ros_command() -> list[str]:
 
 
 def write_hook(root: Path) -> Path:
-    """The script udhcpc runs on each event: one exec line back into `ros network dhcp-event`."""
+    """The script udhcpc runs on each event (see HOOK); its events directory is made by `open_events`."""
     argv = ros_command() + ["network", "dhcp-event", "--root", str(root)]
+    events = Path(root).absolute() / EVENTS_DIR
     path = Path(root) / STATE_DIR / "udhcpc-hook"
-    write_shared(path, "#!/bin/sh\nexec " + shlex.join(argv) + ' "$@"\n', 0o755)
+    write_shared(path, HOOK.format(events=shlex.quote(str(events)), wait=HANDOFF_WAIT, ros=shlex.join(argv)), 0o755)
     return path
+
+
+def open_events(root: Path) -> None:
+    """From now on hooks hand their events over; stale ones from an earlier run are dropped."""
+    events = Path(root) / EVENTS_DIR
+    close_events(root)
+    events.mkdir(parents=True, exist_ok=True)
+
+
+def close_events(root: Path) -> None:
+    """Hooks apply their own events again (nobody is left to take them)."""
+    shutil.rmtree(Path(root) / EVENTS_DIR, ignore_errors=True)
+
+
+def parse_env(text: str) -> dict[str, str]:
+    """`env` output as a dict; lines without `=` (the tail of a multi-line value) are skipped."""
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
+
+
+def take_events(root: Path) -> list[tuple[str, dict[str, str]]]:
+    """Claim the waiting events (a rename, so a hook that gave up cannot apply the same one)."""
+    taken = []
+    for path in sorted((Path(root) / EVENTS_DIR).glob("*.event")):
+        claimed = path.with_suffix(".taken")
+        try:
+            path.rename(claimed)
+            env = parse_env(claimed.read_text())
+            claimed.unlink()
+        except OSError:
+            continue
+        taken.append((env.pop("udhcpc_event", ""), env))
+    return taken
+
+
+def apply_events(root: Path, netns: str | None = None) -> None:
+    """Apply every waiting event; one that fails is logged, the others still apply."""
+    for event, env in take_events(root):
+        try:
+            with Links(netns) as links:
+                handle_event(event, env, links, root)
+        except (RosError, OSError) as e:
+            log.error("%s: DHCP %s: %s", env.get("interface", "?"), event, e)
 
 
 def udhcpc_argv(ifname: str, hook: Path, hostname: str | None = None, once: bool = False) -> list[str]:

@@ -10,6 +10,7 @@ from rancheros.network.links import Links, NetworkError
 from rancheros.network.spec import InterfaceConfig, NetworkConfig, config_for
 
 log = logging.getLogger(__name__)
+EVENT_POLL = 0.2  # seconds between looks for udhcpc events
 
 
 def plan(link_names: list[str], net: NetworkConfig) -> list[InterfaceConfig]:
@@ -54,9 +55,10 @@ def _netns_prefix(netns: str | None) -> list[str]:
 
 def dhcp_clients(ifnames: list[str], root: Path, netns: str | None = None,
                  host: str | None = None) -> Respawner:
-    """One foreground udhcpc per interface, respawned when it exits."""
+    """One foreground udhcpc per interface, respawned when it exits; the loop applies their events."""
     hook = dhcp.write_hook(root)
-    return Respawner({f"udhcpc {n}": _netns_prefix(netns) + dhcp.udhcpc_argv(n, hook, host) for n in ifnames})
+    return Respawner({f"udhcpc {n}": _netns_prefix(netns) + dhcp.udhcpc_argv(n, hook, host) for n in ifnames},
+                     tick=lambda: dhcp.apply_events(root, netns), tick_every=EVENT_POLL)
 
 
 def network_up(net: NetworkConfig, host: str | None, root: Path, netns: str | None = None,
@@ -70,5 +72,9 @@ def network_up(net: NetworkConfig, host: str | None, root: Path, netns: str | No
     with Links(netns) as links:
         wanted = configure(net, links, root)
     if supervise:
-        dhcp_clients(wanted, root, netns, host).run()  # with none it idles, so `restart: always` rests
+        dhcp.open_events(root)
+        try:
+            dhcp_clients(wanted, root, netns, host).run()  # with none it idles, so `restart: always` rests
+        finally:
+            dhcp.close_events(root)
     return wanted

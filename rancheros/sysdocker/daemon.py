@@ -19,6 +19,7 @@ import docker
 import psutil
 
 from rancheros.errors import DockerError
+from rancheros.sysdocker.preload import BUNDLED_DIR
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +39,7 @@ class SystemDockerConfig:
     bridge: str = "none"
     iptables: bool = False
     log_level: str = "warn"
-    preload_dir: str = "/usr/share/rancheros/images"
+    preload_dir: str = BUNDLED_DIR
     args: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
     log_file: str = "/var/log/system-docker.log"

@@ -1,5 +1,9 @@
 """rancher.network parsing, interface matching, resolv.conf rendering and DHCP lease parsing: pure logic."""
 
+import contextlib
+import subprocess
+import time
+
 import pytest
 
 from rancheros.errors import ConfigError
@@ -82,11 +86,60 @@ def test_wanted_config_round_trips_through_the_state_dir(tmp_path):
     assert dhcp.load_wanted(tmp_path) == net
 
 
-def test_hook_script_calls_back_into_ros(tmp_path):
+UDHCPC_ENV = {"interface": "eth0", "ip": "10.0.2.15", "mask": "24", "router": "10.0.2.2", "PATH": "/usr/bin:/bin"}
+
+
+def _run_hook(tmp_path, monkeypatch, event="bound", wait=None):
+    """Run the real hook script with /bin/echo standing in for `ros`, so a fallback prints its argv."""
+    monkeypatch.setattr(dhcp, "ros_command", lambda: ["/bin/echo", "ros"])
+    if wait is not None:
+        monkeypatch.setattr(dhcp, "HANDOFF_WAIT", wait)
     hook = dhcp.write_hook(tmp_path)
-    text = hook.read_text()
-    assert text.startswith("#!/bin/sh\nexec ") and "network dhcp-event --root" in text and text.endswith('"$@"\n')
     assert hook.stat().st_mode & 0o111
+    return subprocess.Popen([str(hook), event], env=UDHCPC_ENV, stdout=subprocess.PIPE, text=True)
+
+
+def test_hook_hands_its_event_to_the_running_supervisor(tmp_path, monkeypatch):
+    dhcp.open_events(tmp_path)
+    proc = _run_hook(tmp_path, monkeypatch)
+    taken = []
+    for _ in range(100):
+        taken += dhcp.take_events(tmp_path)
+        if taken:
+            break
+        time.sleep(0.05)
+    assert proc.wait(timeout=10) == 0 and proc.stdout.read() == ""  # no ros of its own
+    (event, env), = taken
+    assert event == "bound" and dhcp.parse_lease(env) == dhcp.Lease("eth0", "10.0.2.15/24", ("10.0.2.2",))
+    assert not list((tmp_path / dhcp.EVENTS_DIR).iterdir())
+
+
+def test_hook_applies_the_event_itself_without_a_supervisor(tmp_path, monkeypatch):
+    proc = _run_hook(tmp_path, monkeypatch, "deconfig")
+    assert proc.wait(timeout=10) == 0
+    assert proc.stdout.read() == f"ros network dhcp-event --root {tmp_path} deconfig\n"
+
+
+def test_hook_takes_its_event_back_when_nobody_picks_it_up(tmp_path, monkeypatch):
+    dhcp.open_events(tmp_path)  # a supervisor that hangs: the directory is there, nobody takes events
+    proc = _run_hook(tmp_path, monkeypatch, "renew", wait=3)
+    assert proc.wait(timeout=10) == 0 and proc.stdout.read().endswith("dhcp-event --root " + f"{tmp_path} renew\n")
+    assert dhcp.take_events(tmp_path) == [] and not list((tmp_path / dhcp.EVENTS_DIR).iterdir())
+
+
+def test_env_output_parses_and_skips_continuation_lines():
+    assert dhcp.parse_env("a=1\nb=x=y\ncontinued line\nc=\n") == {"a": "1", "b": "x=y", "c": ""}
+
+
+def test_a_failing_event_is_logged_and_the_rest_still_apply(tmp_path, monkeypatch, caplog):
+    dhcp.open_events(tmp_path)
+    events = tmp_path / dhcp.EVENTS_DIR
+    (events / "eth0.event").write_text("udhcpc_event=bound\ninterface=eth0\n")  # no ip: a bad lease
+    (events / "eth1.event").write_text("udhcpc_event=leasefail\ninterface=eth1\n")
+    monkeypatch.setattr(dhcp, "Links", lambda netns=None: contextlib.nullcontext())
+    dhcp.apply_events(tmp_path)
+    assert "eth0: DHCP bound: eth0: DHCP lease without interface or ip" in caplog.text
+    assert "eth1: DHCP leasefail" in caplog.text and not list(events.iterdir())
 
 
 def test_write_shared_replaces_whole_file(tmp_path):
