@@ -16,6 +16,8 @@ TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
 START_SCRIPT = "opt/rancher/bin/start.sh"
 FROZEN = "/usr/lib/rancheros/ros"          # the multi-call binary, bind-mounted by command-volumes
 APPLETS = ("ros", "system-docker")        # names it answers to (argv[0] dispatch), put on the PATH
+# Busybox's would signal PID 1 busybox's way (USR2 = power-off, TERM = reboot): ours say what they mean.
+POWER_APPLETS = ("reboot", "poweroff", "halt", "shutdown")
 
 
 def _rancher(doc: dict) -> dict:
@@ -36,15 +38,27 @@ def restrict_system_docker(socket: Path) -> None:
         os.chmod(socket, 0o660)
 
 
+def _link(link: Path, replace: bool) -> None:
+    if link.is_symlink() and os.readlink(link) == FROZEN:
+        return
+    if (link.exists() or link.is_symlink()) and not replace:
+        return
+    link.parent.mkdir(parents=True, exist_ok=True)
+    tmp = link.with_name(f".{link.name}.ros")
+    tmp.unlink(missing_ok=True)
+    tmp.symlink_to(FROZEN)
+    tmp.replace(link)
+
+
 def link_applets(root: Path) -> None:
-    """/usr/bin/ros and /usr/bin/system-docker -> the bind-mounted frozen binary, as on the OS root."""
+    """/usr/bin/ros and /usr/bin/system-docker -> the bind-mounted frozen binary, as on the OS root; and
+    /usr/sbin's power commands (first on every PATH, sudo's too) in place of the image's."""
     if not (Path(root) / FROZEN.lstrip("/")).exists():
         return
     for name in APPLETS:
-        link = Path(root) / "usr" / "bin" / name
-        if not link.is_symlink() and not link.exists():
-            link.parent.mkdir(parents=True, exist_ok=True)
-            link.symlink_to(FROZEN)
+        _link(Path(root) / "usr" / "bin" / name, replace=False)
+    for name in POWER_APPLETS:
+        _link(Path(root) / "usr" / "sbin" / name, replace=True)
 
 
 def prepare(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> SshSettings:

@@ -88,10 +88,10 @@ class SerialShell:
         return out
 
 
-def _reboot(vm: VM) -> str:
-    """`sudo ros os reboot` from the serial shell; the serial text from the request to services up."""
+def _reboot(vm: VM, command: str = "sudo ros os reboot") -> str:
+    """`command` (a reboot) from the serial shell; the serial text from the request to services up."""
     mark = len(vm.serial_text())
-    vm.send_serial("sudo ros os reboot\n")
+    vm.send_serial(command + "\n")
     vm.wait_for(r"rancheros: rebooting", timeout=300, start=mark)
     vm.wait_for(SERVICES_UP, timeout=BOOT, start=mark)
     return _since(vm, mark)
@@ -148,7 +148,7 @@ def test_lifecycle_autoformat_orphans_dockerd_kill_persistence_broken_config_pow
 
         # --- a broken local config: boots with the other layers, one line names the file ---
         sh.run("printf 'rancher: [unclosed\\n' > /var/lib/rancher/conf/cloud-config.yml")
-        boot3 = _reboot(vm)
+        boot3 = _reboot(vm, "sudo reboot")  # the console's own reboot command, not busybox's
         bad = [ln for ln in boot3.splitlines() if "/var/lib/rancher/conf/cloud-config.yml" in ln]
         assert len(bad) == 1 and "skipped" in bad[0], boot3[-3000:]
 

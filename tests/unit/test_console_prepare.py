@@ -163,3 +163,20 @@ def test_host_keys_not_saved_when_the_local_layer_is_broken(tmp_path, caplog):
     save_host_keys(paths, {"ed25519-pub": "ssh-ed25519 AAAA x"})
     assert paths.local.read_text() == "rancher: [unclosed\n"
     assert "host keys not saved" in caplog.text
+
+
+def test_power_commands_replace_the_images_and_ros_keeps_an_existing_file(root):
+    frozen = root / run.FROZEN.lstrip("/")  # links point at the container's path of the binary
+    frozen.parent.mkdir(parents=True)
+    frozen.write_text("")
+    (root / "usr/sbin").mkdir(parents=True)
+    (root / "usr/sbin/poweroff").symlink_to("../../bin/busybox")  # what the image's busybox left there
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "usr/bin/ros").write_text("a ros of the user's own")
+    run.link_applets(root)
+    run.link_applets(root)  # idempotent
+    for name in run.POWER_APPLETS:
+        assert os.readlink(root / "usr/sbin" / name) == run.FROZEN
+    assert os.readlink(root / "usr/bin/system-docker") == run.FROZEN
+    assert (root / "usr/bin/ros").read_text() == "a ros of the user's own"
+    assert sorted(p.name for p in (root / "usr/sbin").iterdir()) == sorted(run.POWER_APPLETS)
