@@ -1,15 +1,18 @@
 """`ros console-run`: prepare the console container, run start.sh, then keep sshd and the gettys running."""
 
+import dataclasses
 import logging
 import os
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 from typing import Callable
 
 from rancheros.console.accounts import USER, ensure_account, set_password
 from rancheros.console.respawn import Respawner
-from rancheros.console.sshd import SshSettings, install_authorized_keys, install_host_keys, sshd_argv, write_sshd_config
+from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, install_authorized_keys,
+                                    install_host_keys, present_host_keys, sshd_argv, write_sshd_config)
 
 log = logging.getLogger(__name__)
 TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
@@ -61,14 +64,19 @@ def link_applets(root: Path) -> None:
         _link(Path(root) / "usr" / "sbin" / name, replace=True)
 
 
-def prepare(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> SshSettings:
-    """Everything before sshd starts: account, password, host keys, authorized keys, sshd_config, socket perms."""
+def prepare(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None],
+            generate: tuple[str, ...] = KEY_TYPES) -> SshSettings:
+    """Everything before sshd starts: account, password, host keys, authorized keys, sshd_config, socket perms.
+
+    Host keys missing from config are generated when their type is in `generate`; sshd_config names the
+    keys on disk.
+    """
     ensure_account(root)
     link_applets(root)
     set_password(root, USER, _rancher(doc).get("password") or None)
-    install_host_keys(root, (_rancher(doc).get("ssh") or {}).get("keys") or {}, save_keys)
+    install_host_keys(root, (_rancher(doc).get("ssh") or {}).get("keys") or {}, save_keys, generate)
     install_authorized_keys(root, doc.get("ssh_authorized_keys") or [])
-    settings = ssh_settings(doc)
+    settings = dataclasses.replace(ssh_settings(doc), host_keys=present_host_keys(root))
     write_sshd_config(root, settings)
     socket = (_rancher(doc).get("system_docker") or {}).get("socket") or "/var/run/system-docker.sock"
     restrict_system_docker(Path(root) / socket.lstrip("/"))
@@ -98,8 +106,31 @@ def run_start_script(root: Path) -> None:
     log.log(logging.INFO if done.returncode == 0 else logging.WARNING, "%s exited with %d", path, done.returncode)
 
 
+def generate_late_keys(root: Path, save_keys: Callable[[dict[str, str]], None]) -> threading.Thread | None:
+    """The host keys still missing (RSA, on a first boot), made while sshd already serves the quick ones.
+
+    They are saved to rancher.ssh.keys; sshd offers them from its next start (a reload now would refuse
+    connections for a moment, just when the first logins arrive). At the lowest priority: on a slow CPU
+    the services starting beside it (the user Docker's first start) must not wait for it.
+    """
+    late = tuple(t for t in KEY_TYPES if t not in present_host_keys(root))
+    if not late:
+        return None
+
+    def work() -> None:
+        try:
+            install_host_keys(root, {}, save_keys, late, niceness=19)
+        except SshError as e:
+            log.error("%s", e)
+
+    thread = threading.Thread(target=work, name="late host keys", daemon=True)
+    thread.start()
+    return thread
+
+
 def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> int:
     """The console service's whole job; returns when sshd exits (the restart policy brings it back)."""
-    prepare(doc, root, save_keys)
+    prepare(doc, root, save_keys, generate=QUICK_KEY_TYPES)
     run_start_script(root)
+    generate_late_keys(root, save_keys)
     return Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd").run()

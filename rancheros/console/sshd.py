@@ -2,6 +2,7 @@
 
 import logging
 import os
+import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from rancheros.network.files import write_shared
 
 log = logging.getLogger(__name__)
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
+# An RSA key takes seconds to generate, tens of seconds under emulation; sshd need not wait for it.
+QUICK_KEY_TYPES = ("ecdsa", "ed25519")
 
 
 class SshError(RosError):
@@ -28,15 +31,22 @@ class SshSettings:
     password_login: bool = False
     host_key_dir: str = "/etc/ssh"
     pidfile: str = "/run/sshd.pid"
+    host_keys: tuple[str, ...] = KEY_TYPES   # the types sshd_config names (those on disk)
 
 
 def host_key_path(root: Path, key_type: str) -> Path:
     return Path(root) / "etc" / "ssh" / f"ssh_host_{key_type}_key"
 
 
-def install_host_keys(root: Path, keys: dict[str, str],
-                      save: Callable[[dict[str, str]], None]) -> dict[str, str]:
-    """Write each type's key pair from config verbatim; generate the missing ones and hand them to `save`.
+def present_host_keys(root: Path) -> tuple[str, ...]:
+    """The key types whose private key is on disk, in KEY_TYPES order."""
+    return tuple(t for t in KEY_TYPES if host_key_path(root, t).exists())
+
+
+def install_host_keys(root: Path, keys: dict[str, str], save: Callable[[dict[str, str]], None],
+                      generate: tuple[str, ...] = KEY_TYPES, niceness: int = 0) -> dict[str, str]:
+    """Write each type's key pair from config verbatim; generate the missing ones of `generate` (at
+    `niceness`) and hand them to `save`.
 
     Returns the generated entries in RancherOS's format (`rsa`, `rsa-pub`, ...).
     """
@@ -48,18 +58,20 @@ def install_host_keys(root: Path, keys: dict[str, str],
             write_shared(path, priv if priv.endswith("\n") else priv + "\n", 0o600)
             write_shared(path.with_name(path.name + ".pub"), pub.strip() + "\n", 0o644)
             continue
-        generated[t], generated[f"{t}-pub"] = _keygen(path, t)
+        if t in generate:
+            generated[t], generated[f"{t}-pub"] = _keygen(path, t, niceness)
     if generated:
         save(generated)
         log.info("generated SSH host keys %s, saved to rancher.ssh.keys", ", ".join(t for t in KEY_TYPES if t in generated))
     return generated
 
 
-def _keygen(path: Path, key_type: str) -> tuple[str, str]:
+def _keygen(path: Path, key_type: str, niceness: int = 0) -> tuple[str, str]:
     path.parent.mkdir(parents=True, exist_ok=True)
     for p in (path, path.with_name(path.name + ".pub")):
         p.unlink(missing_ok=True)
-    done = subprocess.run(["ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"rancher-{key_type}", "-f", str(path)],
+    nice = ["nice", "-n", str(niceness)] if niceness and shutil.which("nice") else []
+    done = subprocess.run([*nice, "ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"rancher-{key_type}", "-f", str(path)],
                           capture_output=True, text=True)
     if done.returncode != 0:
         raise SshError(f"ssh-keygen -t {key_type} failed: {done.stderr.strip()}")
@@ -85,7 +97,7 @@ def render_sshd_config(s: SshSettings) -> str:
         "# written by ros console-run from rancher.ssh and rancher.password",
         f"Port {s.port}",
         f"ListenAddress {s.listen_address}",
-        *[f"HostKey {s.host_key_dir}/ssh_host_{t}_key" for t in KEY_TYPES],
+        *[f"HostKey {s.host_key_dir}/ssh_host_{t}_key" for t in s.host_keys],
         "PermitRootLogin no",
         "PermitEmptyPasswords no",
         f"PasswordAuthentication {yes_no}",

@@ -111,6 +111,24 @@ def test_host_keys_missing_are_generated_and_saved_back_once(root):
     assert (root / "etc/ssh/ssh_host_ed25519_key").read_text() == saved[0]["ed25519"]
 
 
+def test_first_boot_serves_quick_keys_and_makes_rsa_meanwhile(root):
+    """sshd starts with ecdsa and ed25519; RSA (slow to generate) is made beside it and saved for later."""
+    saved: list[dict] = []
+    run.prepare(doc(), root, saved.append, generate=sshd.QUICK_KEY_TYPES)
+    assert len(saved) == 1 and set(saved[0]) == {"ecdsa", "ecdsa-pub", "ed25519", "ed25519-pub"}
+    hostkeys = [l for l in (root / "etc/ssh/sshd_config").read_text().splitlines() if l.startswith("HostKey")]
+    assert hostkeys == ["HostKey /etc/ssh/ssh_host_ecdsa_key", "HostKey /etc/ssh/ssh_host_ed25519_key"]
+    thread = run.generate_late_keys(root, saved.append)
+    thread.join(timeout=120)
+    assert len(saved) == 2 and set(saved[1]) == {"rsa", "rsa-pub"}
+    assert (root / "etc/ssh/ssh_host_rsa_key").read_text() == saved[1]["rsa"]
+    assert run.generate_late_keys(root, saved.append) is None     # nothing left to make
+    # the next start has all three from config and names them all
+    run.prepare(doc({**saved[0], **saved[1]}), root, saved.append, generate=sshd.QUICK_KEY_TYPES)
+    assert len(saved) == 2
+    assert "HostKey /etc/ssh/ssh_host_rsa_key" in (root / "etc/ssh/sshd_config").read_text().splitlines()
+
+
 def test_host_keys_from_config_are_written_verbatim(root):
     keys = {"ed25519": "-----BEGIN OPENSSH PRIVATE KEY-----\nverbatim\n-----END OPENSSH PRIVATE KEY-----",
             "ed25519-pub": RSA_PUB}
