@@ -21,6 +21,7 @@ from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
 from rancheros.errors import DockerError, ServiceError
+from rancheros.sysdocker import conditions
 from rancheros.sysdocker.catalog import CatalogEntry, enabled_specs, load_catalog
 from rancheros.sysdocker.order import Graph, build_graph
 from rancheros.sysdocker.scheduler import run_graph
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 # What happened to one service during `up`.
 UNCHANGED, STARTED, CREATED, RECREATED = "unchanged", "started", "created", "recreated"
+SKIPPED = "skipped"  # its io.rancher.os.condition is false: nothing to do, its dependants go on
 
 
 @dataclass
@@ -151,7 +153,7 @@ class Engine:
                 return None
             report.actions[name] = result
             svc = state["services"][name]
-            if svc.reloadconfig and self._reload is not None and result != UNCHANGED:
+            if svc.reloadconfig and self._reload is not None and result not in (UNCHANGED, SKIPPED):
                 return self._reload_graph(state, report)
             return None
 
@@ -179,6 +181,9 @@ class Engine:
 
     def _up_one(self, svc: Service) -> str:
         """Bring one service to its definition; returns the action taken, raises with the reason."""
+        if svc.condition and not conditions.holds(svc.condition, self.doc):
+            log.info("service %s: skipped (%s: no)", svc.name, svc.condition)
+            return SKIPPED
         want = svc.definition_hash()
         existing = self._inspect(svc.name)
         action = CREATED

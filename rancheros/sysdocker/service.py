@@ -21,6 +21,7 @@ LABEL_BEFORE = "io.rancher.os.before"
 LABEL_DETACH = "io.rancher.os.detach"
 LABEL_CREATEONLY = "io.rancher.os.createonly"
 LABEL_RELOAD = "io.rancher.os.reloadconfig"
+LABEL_CONDITION = "io.rancher.os.condition"  # a named check (sysdocker.conditions); false: skipped
 LABEL_SERVICE = "io.rancher.os.service"  # set by the engine: which service a container is
 LABEL_CONFIG = "io.rancher.os.config"  # config keys the service reads when it starts, comma-separated
 LABEL_CONFIG_HASH = "io.rancher.os.config-hash"  # set by the engine: hash of those keys' values
@@ -136,6 +137,10 @@ class Service:
     @property
     def reloadconfig(self) -> bool:
         return self.labels.get(LABEL_RELOAD, "false").lower() == "true"
+
+    @property
+    def condition(self) -> str | None:
+        return self.labels.get(LABEL_CONDITION) or None
 
     @property
     def requires(self) -> list[str]:

@@ -49,6 +49,8 @@ def test_every_system_service_runs(machine):
     restarts = machine.ssh.out("sudo system-docker inspect -f '{{.Name}} {{.RestartCount}}' " + " ".join(SERVICES))
     looping = [ln for ln in restarts.split("\n") if ln.split()[-1] != "0"]
     assert not looping, f"restarted since boot: {looping}"
+    # Only local datasources here (cmdline): init's local stage did cloud-init's work, no container for it.
+    assert "rancheros: service cloud-init: skipped (network-datasource: no)" in machine.vm.serial_text()
 
 
 def test_udev_links_disks_by_label(machine):

@@ -318,3 +318,20 @@ def test_independent_one_shots_run_in_parallel(system_docker, busybox_image, cle
     # Each started before the other finished: they overlapped. The join waited for both.
     assert start["p1"] < end["p2"] and start["p2"] < end["p1"]
     assert start["joined"] > max(end["p1"], end["p2"])
+
+
+def test_a_service_whose_condition_is_false_is_skipped_and_its_dependants_start(system_docker, busybox_image,
+                                                                                 clean):
+    oneshot = {"io.rancher.os.detach": "false", "io.rancher.os.condition": "network-datasource"}
+    services = {"cloud": svc(busybox_image, "true", labels=oneshot),
+                "console": svc(busybox_image, "exec sleep 1000", labels={"io.rancher.os.after": "cloud"}),
+                "odd": svc(busybox_image, "true", labels={"io.rancher.os.condition": "moon-is-full"})}
+    local_only = {"cloud_init": {"datasources": ["configdrive", "cmdline"]}}
+    report = Engine(system_docker, doc_of(services, **local_only), catalog={}).up()
+    assert report.actions == {"cloud": "skipped", "console": CREATED}
+    assert "unknown io.rancher.os.condition 'moon-is-full'" in report.failed["odd"]
+    assert [c.name for c in system_docker.containers.list(all=True)] == ["console"]
+
+    networked = {"cloud_init": {"datasources": ["configdrive", "ec2:http://127.0.0.1:9/"]}}
+    report = Engine(system_docker, doc_of(services, **networked), catalog={}).up(["cloud"])
+    assert report.actions == {"cloud": CREATED} and info(system_docker, "cloud")["State"]["ExitCode"] == 0

@@ -113,3 +113,14 @@ def test_engine_on_an_unreachable_daemon_raises_docker_error(tmp_path):
     client = docker.DockerClient(base_url=f"unix://{tmp_path}/none.sock", version="1.41")
     with pytest.raises(DockerError, match="system Docker"):
         Engine(client, {"rancher": {"services": {}}}, catalog={}).ps()
+
+
+def test_network_datasource_condition_sees_config_and_cmdline():
+    from rancheros.sysdocker.conditions import holds
+    local = {"rancher": {"cloud_init": {"datasources": ["configdrive", "nocloud", "cmdline"]}}}
+    assert not holds("network-datasource", local, "panic=10")
+    assert holds("network-datasource", local, "panic=10 cloud-config-url=http://10.0.2.2/cc.yml")
+    assert holds("network-datasource", {"rancher": {"cloud_init": {"datasources": ["ec2"]}}}, "")
+    assert not holds("network-datasource", {}, "")
+    with pytest.raises(ServiceError, match="unknown io.rancher.os.condition 'nope' \\(known: network-datasource\\)"):
+        holds("nope", {}, "")
