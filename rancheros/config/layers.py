@@ -37,6 +37,8 @@ def _read_text(path: Path) -> str | None:
         return None
     except NotADirectoryError:
         return None
+    except PermissionError:
+        raise ConfigError(f"{path}: cannot read: permission denied (it is root's: use sudo)") from None
     except (OSError, UnicodeDecodeError) as e:
         reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
         raise ConfigError(f"{path}: cannot read: {reason}") from None

@@ -177,3 +177,18 @@ def test_concurrent_sets_with_sigkill_lose_no_completed_update(config_paths):
     LocalStore(config_paths).update(lambda d: d)  # cleans the temp files of killed writers
     assert sorted(p.name for p in config_paths.config_dir.iterdir()) == [".cloud-config.yml.lock", "cloud-config.yml"]
     assert config_paths.local.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_unreadable_layer_says_it_needs_sudo(tmp_path, monkeypatch):
+    from rancheros.config.layers import read_layer
+    path = tmp_path / "cloud-config.yml"
+    path.write_text("hostname: h\n")
+    real = Path.read_text
+
+    def denied(self, *a, **kw):
+        if self == path:
+            raise PermissionError(13, "Permission denied", str(self))  # what user rancher gets for the 0600 file
+        return real(self, *a, **kw)
+    monkeypatch.setattr(Path, "read_text", denied)
+    layer = read_layer("local", path)
+    assert layer.data == {} and layer.error == f"{path}: cannot read: permission denied (it is root's: use sudo)"
