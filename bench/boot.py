@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import statistics
 import sys
 import tempfile
@@ -21,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rosbuild.qemu import VM, create_disk  # noqa: E402
+from rosbuild.qemu import VM, create_disk, free_port, ssh_banner  # noqa: E402
 
 ART = ROOT / "dist" / "artifacts"
 MILESTONES = [
@@ -34,22 +33,11 @@ MILESTONES = [
 RSS = re.compile(r"resident memory: ([0-9.]+) MiB")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ssh_banner(port: int, deadline: float) -> float | None:
-    """Seconds until the forwarded port answers with an SSH banner, or None by the deadline."""
+    """When the forwarded port first answers with an SSH banner, or None by the deadline."""
     while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=2) as s:
-                s.settimeout(5)
-                if s.recv(64).startswith(b"SSH-"):
-                    return time.monotonic()
-        except OSError:
-            pass
+        if ssh_banner(port):
+            return time.monotonic()
         time.sleep(0.5)
     return None
 
@@ -58,7 +46,7 @@ def one_boot(iso: bool, memory: int, timeout: float) -> tuple[dict[str, float], 
     times: dict[str, float] = {}
     with tempfile.TemporaryDirectory(prefix="ros-bench-") as tmp:
         disk = create_disk(Path(tmp) / "state.img", "4G")
-        port = _free_port()
+        port = free_port()
         kwargs = {"iso": ART / "rancheros.iso"} if iso else {
             "kernel": ART / "vmlinuz", "initrd": ART / "initrd",
             "append": _live_cmdline()}

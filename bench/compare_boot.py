@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,7 @@ import boot_profile  # noqa: E402
 import floor  # noqa: E402
 import gp_linux  # noqa: E402
 from rosbuild import cli as build_cli, iso, qemu  # noqa: E402
+from rosbuild.qemu import free_port, ssh_banner  # noqa: E402
 from rosbuild.steps import DIST, Stamp, cache_dir, hash_data  # noqa: E402
 
 MILESTONES = ["init started", "docker answering", "container ran", "ssh accepting"]
@@ -67,21 +67,6 @@ class Run:
     times: dict[str, float] = field(default_factory=dict)
     mem_kb: int | None = None
     error: str = ""
-
-
-def ssh_banner(port: int) -> bool:
-    try:
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.settimeout(2)
-            return s.recv(8).startswith(b"SSH-")
-    except OSError:
-        return False
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _copy_disk(src: Path, dest: Path) -> Path:

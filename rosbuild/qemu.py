@@ -97,6 +97,23 @@ def probe_accel(timeout: float = 3.0, cache_dir: Optional[Path] = None) -> str:
     return accel
 
 
+def free_port() -> int:
+    """A TCP port free on the host's loopback right now (for a forwarded guest port)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def ssh_banner(port: int) -> bool:
+    """Whether the forwarded port answers with an SSH banner now (sshd listens and the guest's link is up)."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
+            s.settimeout(2)
+            return s.recv(8).startswith(b"SSH-")
+    except OSError:
+        return False
+
+
 def _disk_format(path: Path) -> str:
     return "qcow2" if path.suffix == ".qcow2" else "raw"
 

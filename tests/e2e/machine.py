@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Optional
 
 from rosbuild import oci
-from rosbuild.qemu import VM, create_disk
-from sshvm import Ssh, SshKey, cloud_config_cmdline, free_port
+from rosbuild.qemu import VM, create_disk, free_port
+from sshvm import Ssh, SshKey, cloud_config_cmdline
 
 BOOT = 1200  # seconds a TCG boot may take before a test gives up (not a performance assertion)
 SERVICES_UP = r"rancheros: services up"

@@ -117,11 +117,3 @@ class Ssh:
             time.sleep(3)
         tail = f"\nserial tail:\n{vm._tail(60)}" if vm is not None else ""
         raise SshError(f"no SSH on port {self.port} after {timeout:.0f}s: {last.stderr if last else ''}{tail}")
-
-
-def free_port() -> int:
-    """A TCP port free on the host's loopback right now."""
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
