@@ -10,8 +10,10 @@ import termios
 
 log = logging.getLogger(__name__)
 
-# argv for each candidate: busybox's own sh first, then busybox called by name.
-SHELLS = (("/bin/sh", ["sh", "-i"]), ("/bin/busybox", ["busybox", "sh", "-i"]))
+# argv for each candidate: busybox's own sh first, then busybox called by name; the last one for a boot
+# that failed while moving the OS into the new root (busybox may already be there).
+SHELLS = (("/bin/sh", ["sh", "-i"]), ("/bin/busybox", ["busybox", "sh", "-i"]),
+          ("/newroot/usr/bin/busybox", ["busybox", "sh", "-i"]))
 
 
 def shell(console: str = "/dev/console") -> int:

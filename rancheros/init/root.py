@@ -30,10 +30,15 @@ def persistent_binds(newroot: str, state_dir: str = STATE_DIR,
     return [(state + p, newroot + p) for p in paths]
 
 
+# tmpfs defaults to half the RAM: below ~700 MB the OS's 320 MiB would not fit. The root is the OS
+# itself (and, without a state disk, all data), so it may use most of the memory.
+ROOT_TMPFS_OPTIONS = "mode=0755,size=90%"
+
+
 def mount_tmpfs_root(newroot: str = NEWROOT) -> None:
     """A fresh tmpfs for the new root."""
     os.makedirs(newroot, exist_ok=True)
-    libc.mount("rootfs", newroot, "tmpfs", 0, "mode=0755")
+    libc.mount("rootfs", newroot, "tmpfs", 0, ROOT_TMPFS_OPTIONS)
 
 
 def bind_persistent(newroot: str = NEWROOT) -> None:
