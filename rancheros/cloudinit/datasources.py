@@ -188,3 +188,8 @@ def configured(specs: list[str], cmdline: str = "") -> list[Datasource]:
     if url:
         out.append(make(f"url:{url}"))
     return out
+
+
+def for_stage(specs: list[str], cmdline: str, network: bool) -> list[Datasource]:
+    """The configured datasources one stage reads: the local ones, or those that need the network."""
+    return [ds for ds in configured(list(specs), cmdline) if ds.network == network]

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.cloudinit import apply, userdata
-from rancheros.cloudinit.datasources import Datasource, Found, configured
+from rancheros.cloudinit.datasources import Datasource, Found, for_stage
 from rancheros.cloudinit.fetch import DatasourceError, wait_for_network
 from rancheros.config import keys
 from rancheros.config.merge import merge_all
@@ -97,7 +97,7 @@ def run_stage(paths: ConfigPaths, doc: dict, network: bool, cmdline: str | None 
         except OSError:
             cmdline = ""
     specs = keys.get(doc, "rancher.cloud_init.datasources") or []
-    sources = [ds for ds in configured(list(specs), cmdline) if ds.network == network]
+    sources = for_stage(specs, cmdline, network)
     if network and sources:
         wait_for_network()
     found = first_with_data(sources)

@@ -8,12 +8,14 @@ import os
 import signal
 import termios
 
+from rancheros.init.root import NEWROOT
+
 log = logging.getLogger(__name__)
 
 # argv for each candidate: busybox's own sh first, then busybox called by name; the last one for a boot
 # that failed while moving the OS into the new root (busybox may already be there).
 SHELLS = (("/bin/sh", ["sh", "-i"]), ("/bin/busybox", ["busybox", "sh", "-i"]),
-          ("/newroot/usr/bin/busybox", ["busybox", "sh", "-i"]))
+          (f"{NEWROOT}/usr/bin/busybox", ["busybox", "sh", "-i"]))
 
 
 def shell(console: str = "/dev/console") -> int:

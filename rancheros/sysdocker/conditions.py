@@ -16,10 +16,9 @@ CMDLINE = Path("/proc/cmdline")
 
 def network_datasource(doc: dict, cmdline: str) -> bool:
     """cloud-init's network stage has work: a configured datasource (or `cloud-config-url=`) needs the network."""
-    from rancheros.cloudinit.datasources import configured
+    from rancheros.cloudinit.datasources import for_stage
     from rancheros.config import get
-    specs = get(doc, "rancher.cloud_init.datasources") or []
-    return any(ds.network for ds in configured(list(specs) if isinstance(specs, list) else [], cmdline))
+    return bool(for_stage(get(doc, "rancher.cloud_init.datasources") or [], cmdline, network=True))
 
 
 CONDITIONS: dict[str, Callable[[dict, str], bool]] = {
