@@ -28,8 +28,10 @@ def in_venv() -> bool:
 def cmd_test(args: list[str]) -> int:
     """Run pytest over tests/; 'no tests collected' is a failure, never a pass."""
     py = prereqs.venv_python()
+    # the whole suite in two lanes (tests/conftest.py): two QEMU boots at a time
+    args = args or ["-n", "2", "tests"]
     # --durations: where the suite's minutes go (the e2e boots) is printed with every run
-    rc = subprocess.run([str(py), "-m", "pytest", "-ra", "--durations=15", *(args or ["tests"])], cwd=ROOT).returncode
+    rc = subprocess.run([str(py), "-m", "pytest", "-ra", "--durations=15", *args], cwd=ROOT).returncode
     if rc == 5:
         print("build.py: pytest collected no tests: failing", file=sys.stderr)
         return 1
