@@ -104,11 +104,15 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def ssh_banner(port: int) -> bool:
-    """Whether the forwarded port answers with an SSH banner now (sshd listens and the guest's link is up)."""
+def ssh_banner(port: int, wait: float = 10.0) -> bool:
+    """Whether the forwarded port answers with an SSH banner (sshd listens and the guest's link is up).
+
+    Waits up to `wait` s for the banner on one connection: each connection costs the guest an sshd
+    child, and giving up early and reconnecting piles them up in a busy TCG guest, delaying the banner.
+    """
     try:
         with socket.create_connection(("127.0.0.1", port), timeout=1) as s:
-            s.settimeout(2)
+            s.settimeout(wait)
             return s.recv(8).startswith(b"SSH-")
     except OSError:
         return False
