@@ -42,7 +42,7 @@ def test_key_login_user_groups_and_config_set(machine):
     assert ETH1 in ssh.out("sudo ros config get rancher.network.interfaces.eth1.address")
 
 
-# dockerd gives up when its own containerd does not answer in time (20.10: 15 s to start, 60 s to dial).
+# dockerd gives up when its own containerd does not answer in time (one deadline to start it, one to dial it).
 CONTAINERD_LATE = re.compile(r"failed to (start containerd|dial \S*containerd\.sock)")
 
 
