@@ -20,7 +20,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from rosbuild.qemu import VM, create_disk, free_port, ssh_banner  # noqa: E402
+from rosbuild.qemu import VM, create_disk, free_port, wait_ssh_banner  # noqa: E402
 
 ART = ROOT / "dist" / "artifacts"
 MILESTONES = [
@@ -31,15 +31,6 @@ MILESTONES = [
     ("services up", r"rancheros: services up"),
 ]
 RSS = re.compile(r"resident memory: ([0-9.]+) MiB")
-
-
-def _ssh_banner(port: int, deadline: float) -> float | None:
-    """When the forwarded port first answers with an SSH banner, or None by the deadline."""
-    while time.monotonic() < deadline:
-        if ssh_banner(port):
-            return time.monotonic()
-        time.sleep(0.5)
-    return None
 
 
 def one_boot(iso: bool, memory: int, timeout: float) -> tuple[dict[str, float], float | None]:
@@ -57,7 +48,7 @@ def one_boot(iso: bool, memory: int, timeout: float) -> tuple[dict[str, float], 
             for name, rx in MILESTONES:
                 vm.wait_for(rx, timeout=timeout)
                 times[name] = time.monotonic() - t0
-            ssh = _ssh_banner(port, time.monotonic() + 120)
+            ssh = wait_ssh_banner(port, time.monotonic() + 120)
             if ssh is not None:
                 times["ssh accepting"] = ssh - t0
             m = RSS.search(vm.serial_text())

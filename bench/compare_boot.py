@@ -24,7 +24,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -36,7 +38,7 @@ import boot_profile  # noqa: E402
 import floor  # noqa: E402
 import gp_linux  # noqa: E402
 from rosbuild import cli as build_cli, iso, qemu  # noqa: E402
-from rosbuild.qemu import free_port, ssh_banner  # noqa: E402
+from rosbuild.qemu import free_port, wait_ssh_banner  # noqa: E402
 from rosbuild.steps import DIST, Stamp, cache_dir, hash_data  # noqa: E402
 
 MILESTONES = ["init started", "docker answering", "container ran", "ssh accepting"]
@@ -106,17 +108,21 @@ def boot_once(system: System, memory: int, timeout: float, log_path: Path | None
         vm = qemu.VM(memory=memory, ssh_port=port, workdir=Path(work), disks=disks, **system.vm_args)
         t0 = time.monotonic()
         vm.start()
+        stop_ssh = threading.Event()
+        # the SSH probe blocks up to seconds per try: in its own thread, so serial milestones keep their times
+        pool = ThreadPoolExecutor(1)
         try:
             want = {**system.patterns, **system.extra}
             if system.has_ssh:
                 want["ssh accepting"] = ""
+                ssh_at = pool.submit(wait_ssh_banner, port, t0 + timeout, stop_ssh)
             while want and time.monotonic() - t0 < timeout and vm.running:
                 text = vm.serial_text()
                 now = time.monotonic() - t0
                 for name, pattern in list(want.items()):
                     if name == "ssh accepting":
-                        if ssh_banner(port):
-                            run.times[name] = time.monotonic() - t0
+                        if ssh_at.done() and ssh_at.result() is not None:
+                            run.times[name] = ssh_at.result() - t0
                             del want[name]
                     elif re.search(pattern, text):
                         run.times[name] = now
@@ -144,6 +150,8 @@ def boot_once(system: System, memory: int, timeout: float, log_path: Path | None
                 while vm.running and time.monotonic() < deadline:
                     time.sleep(1)
         finally:
+            stop_ssh.set()
+            pool.shutdown(wait=False)
             if log_path is not None:
                 log_path.parent.mkdir(parents=True, exist_ok=True)
                 log_path.write_text(vm.serial_text())

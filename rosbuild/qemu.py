@@ -118,6 +118,17 @@ def ssh_banner(port: int, wait: float = 10.0) -> bool:
         return False
 
 
+def wait_ssh_banner(port: int, deadline: float, stop: threading.Event | None = None) -> float | None:
+    """time.monotonic() when the forwarded port first answers with an SSH banner; None at the deadline
+    (a monotonic time) or once `stop` is set. A probe can block for seconds: run it beside other waits."""
+    stop = stop or threading.Event()
+    while time.monotonic() < deadline and not stop.is_set():
+        if ssh_banner(port):
+            return time.monotonic()
+        stop.wait(0.5)
+    return None
+
+
 def _disk_format(path: Path) -> str:
     return "qcow2" if path.suffix == ".qcow2" else "raw"
 
