@@ -23,6 +23,11 @@ from rancheros.init.shutdown import describe_status
 
 log = logging.getLogger(__name__)
 
+# How long a live dockerd may take to answer. After an unclean stop it first restarts every service
+# container it restores, all at once (minutes on a busy TCG guest); killing it then only leaves its
+# containerd and shims behind for the next one to trip over ("task ... already exists").
+READY_TIMEOUT = 600.0
+
 
 def stop_stale_dockerd(pidfile: str, timeout: float = 20.0) -> None:
     """A dockerd left by a previous boot manager (it crashed) is stopped so a fresh one can own the pidfile."""
@@ -73,7 +78,7 @@ class Supervisor:
         stop_stale_dockerd(cfg.pidfile)
         self.daemon = SystemDocker(cfg)
         self.daemon.start()
-        client = self.daemon.wait_ready(timeout=120)  # logs "system-docker ready"
+        client = self.daemon.wait_ready(timeout=READY_TIMEOUT)  # logs "system-docker ready"
         release = Path(cfg.preload_dir) == Path(BUNDLED_DIR)  # loaded once, the RAM copy is dead weight
         failed = [r for r in preload_images(client, cfg.preload_dir, release) if getattr(r, "error", None)]
         log.info("images loaded%s", f" ({len(failed)} archives failed)" if failed else "")

@@ -180,11 +180,21 @@ class SystemDocker:
             raise DockerError(f"another dockerd (pid {pid}) owns {self.cfg.pidfile}; stop it first")
         Path(self.cfg.pidfile).unlink(missing_ok=True)
 
-    def wait_ready(self, timeout: float = 60.0) -> docker.DockerClient:
-        """Block until the daemon answers a ping; DockerError with the log tail if it dies or times out."""
-        deadline = time.monotonic() + timeout
+    def wait_ready(self, timeout: float = 60.0, progress_every: float = 60.0) -> docker.DockerClient:
+        """Block until the daemon answers a ping; DockerError with the log tail if it dies or times out.
+
+        dockerd serves its API only after restarting the containers it restores (after a power loss, all
+        of them), which can take minutes on a slow machine: say so every `progress_every` seconds.
+        """
+        began = time.monotonic()
+        deadline = began + timeout
+        next_note = began + progress_every
         last: Exception | None = None
         while time.monotonic() < deadline:
+            if time.monotonic() >= next_note:
+                log.info("system-docker: not answering yet after %.0fs (restoring containers?); waiting up to %.0fs",
+                         time.monotonic() - began, timeout)
+                next_note += progress_every
             if self.proc is not None and self.proc.poll() is not None:
                 raise DockerError(f"system dockerd exited with status {self.proc.returncode} while starting; "
                                   f"last lines of {self.cfg.log_file}:\n{_tail(self.cfg.log_file)}")
