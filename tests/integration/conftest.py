@@ -8,7 +8,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import subprocess
 import tarfile
 import tempfile
@@ -18,6 +17,7 @@ import urllib.request
 import pytest
 
 from rancheros.sysdocker.daemon import SystemDocker, SystemDockerConfig
+from rosbuild.qemu import free_port
 
 BUSYBOX = "/bin/busybox"
 BUSYBOX_TAG = "ros-test/busybox:latest"
@@ -106,12 +106,6 @@ def busybox_image(system_docker) -> str:
     return BUSYBOX_TAG
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory):
     """host:port of a Docker registry (Debian's docker-registry) serving on loopback for this session."""
@@ -119,7 +113,7 @@ def registry(tmp_path_factory):
     if binary is None:
         pytest.skip("docker-registry is not installed (Debian package docker-registry)")
     root = tmp_path_factory.mktemp("registry")
-    addr = f"127.0.0.1:{_free_port()}"
+    addr = f"127.0.0.1:{free_port()}"
     (root / "config.yml").write_text(
         f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
         f"http:\n  addr: {addr}\n")

@@ -14,18 +14,13 @@ from pathlib import Path
 import pytest
 
 from rancheros.console import run
+from rosbuild.qemu import free_port
 
 pytestmark = [
     pytest.mark.integration,
     pytest.mark.skipif(os.geteuid() != 0 or not os.path.exists("/usr/sbin/sshd") or not shutil.which("unshare"),
                        reason="needs root, openssh-server and unshare"),
 ]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def keygen(path: Path) -> str:
