@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import glob
 import logging
-import os
 import shlex
 import subprocess
 
@@ -15,18 +15,21 @@ BASE_MODULES = ("overlay", "ext4", "bridge", "br_netfilter", "veth", "nf_nat", "
                 "iptable_nat", "iptable_filter", "xt_MASQUERADE", "xt_conntrack", "xt_addrtype")
 
 
-def modaliases(sys_devices: str = "/sys/devices") -> list[str]:
-    """Every device's modalias: what modprobe needs to load its driver before udev runs."""
+def modaliases(sysfs: str = "/sys") -> list[str]:
+    """Every device's modalias: what modprobe needs to load its driver before udev runs.
+
+    Read where udev's coldplug looks, each bus's device list (plus the CPU's, on the cpu root device),
+    not by walking all of /sys/devices: under TCG that walk cost ~0.6 s per round.
+    """
     found = set()
-    for dirpath, _dirs, files in os.walk(sys_devices):
-        if "modalias" in files:
-            try:
-                with open(os.path.join(dirpath, "modalias")) as f:
-                    alias = f.read().strip()
-            except OSError:
-                continue
-            if alias:
-                found.add(alias)
+    for path in [*glob.glob(f"{sysfs}/bus/*/devices/*/modalias"), f"{sysfs}/devices/system/cpu/modalias"]:
+        try:
+            with open(path) as f:
+                alias = f.read().strip()
+        except OSError:
+            continue
+        if alias:
+            found.add(alias)
     return sorted(found)
 
 

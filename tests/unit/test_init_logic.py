@@ -9,6 +9,7 @@ import pytest
 from rancheros.config import ConfigPaths, load
 from rancheros.init.backoff import Backoff
 from rancheros.init.blockdev import Probe, blank_verdict, find_device, parse_export
+from rancheros.init.modules import modaliases
 from rancheros.init.shutdown import SIGNAL_ACTIONS, Action, MountEntry, parse_mountinfo, unmount_order
 from rancheros.init.state import StateSettings
 
@@ -110,3 +111,26 @@ def test_config_modules_and_hostname_choice():
     assert name_from_config({"hostname": "top", "rancher": {"hostname": "low"}}) == "top"
     assert name_from_config({"rancher": {"hostname": "low"}}) == "low"
     assert name_from_config({}) is None
+
+
+def test_modaliases_come_from_each_bus_device_and_the_cpu(tmp_path):
+    """As sysfs lays them out: bus device lists are links into /sys/devices; the CPU's is on its root."""
+    def device(path: str, alias: str | None) -> str:
+        d = tmp_path / "devices" / path
+        d.mkdir(parents=True)
+        if alias is not None:
+            (d / "modalias").write_text(alias + "\n")
+        return str(d)
+
+    for bus, name, alias in [("pci", "0000:00:04.0", "pci:v00001AF4d00001001"),
+                             ("virtio", "virtio1", "virtio:d00000002v00001AF4"),
+                             ("platform", "serial8250", "platform:serial8250"),
+                             ("pci", "0000:00:05.0", "pci:v00001AF4d00001001"),   # the same driver twice
+                             ("acpi", "LNXPWRBN:00", "")]:                        # an empty modalias
+        (tmp_path / "bus" / bus / "devices").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "bus" / bus / "devices" / name).symlink_to(device(f"{bus}-root/{name}", alias))
+    device("system/cpu", "cpu:type:x86,ven0000fam0006mod003F:feature:,0000")
+    device("virtual/net/lo", "not-on-a-bus")                                     # class devices have none
+    assert modaliases(str(tmp_path)) == ["cpu:type:x86,ven0000fam0006mod003F:feature:,0000",
+                                         "pci:v00001AF4d00001001", "platform:serial8250",
+                                         "virtio:d00000002v00001AF4"]
