@@ -18,11 +18,12 @@ BASE_MODULES = ("overlay", "ext4", "bridge", "br_netfilter", "veth", "nf_nat", "
 def modaliases(sysfs: str = "/sys") -> list[str]:
     """Every device's modalias: what modprobe needs to load its driver before udev runs.
 
-    Read where udev's coldplug looks, each bus's device list (plus the CPU's, on the cpu root device),
-    not by walking all of /sys/devices: under TCG that walk cost ~0.6 s per round.
+    Read where udev's coldplug looks, each bus's and class's device list (input devices are on no bus;
+    the CPU's alias is on the cpu root device), not by walking all of /sys/devices.
     """
     found = set()
-    for path in [*glob.glob(f"{sysfs}/bus/*/devices/*/modalias"), f"{sysfs}/devices/system/cpu/modalias"]:
+    for path in [*glob.glob(f"{sysfs}/bus/*/devices/*/modalias"), *glob.glob(f"{sysfs}/class/*/*/modalias"),
+                 f"{sysfs}/devices/system/cpu/modalias"]:
         try:
             with open(path) as f:
                 alias = f.read().strip()

@@ -114,7 +114,7 @@ def test_config_modules_and_hostname_choice():
 
 
 def test_modaliases_come_from_each_bus_device_and_the_cpu(tmp_path):
-    """As sysfs lays them out: bus device lists are links into /sys/devices; the CPU's is on its root."""
+    """As sysfs lays them out: bus and class device lists are links into /sys/devices; the CPU's is on its root."""
     def device(path: str, alias: str | None) -> str:
         d = tmp_path / "devices" / path
         d.mkdir(parents=True)
@@ -130,7 +130,11 @@ def test_modaliases_come_from_each_bus_device_and_the_cpu(tmp_path):
         (tmp_path / "bus" / bus / "devices").mkdir(parents=True, exist_ok=True)
         (tmp_path / "bus" / bus / "devices" / name).symlink_to(device(f"{bus}-root/{name}", alias))
     device("system/cpu", "cpu:type:x86,ven0000fam0006mod003F:feature:,0000")
-    device("virtual/net/lo", "not-on-a-bus")                                     # class devices have none
+    (tmp_path / "class" / "input").mkdir(parents=True)                         # input devices: a class, no bus
+    power_button = device("LNXPWRBN:00/input/input0", "input:b0019v0000p0001e0000-e0,1,k74")
+    (tmp_path / "class" / "input" / "input0").symlink_to(power_button)
+    device("unlisted/thing", "seen-by-no-list")
     assert modaliases(str(tmp_path)) == ["cpu:type:x86,ven0000fam0006mod003F:feature:,0000",
+                                         "input:b0019v0000p0001e0000-e0,1,k74",
                                          "pci:v00001AF4d00001001", "platform:serial8250",
                                          "virtio:d00000002v00001AF4"]
