@@ -24,8 +24,9 @@ from rancheros.init.shutdown import describe_status
 log = logging.getLogger(__name__)
 
 # How long a live dockerd may take to answer. After an unclean stop it first restarts every service
-# container it restores, all at once (minutes on a busy TCG guest); killing it then only leaves its
-# containerd and shims behind for the next one to trip over ("task ... already exists").
+# container it restores, all at once (minutes on a busy TCG guest). Killing it then does not help:
+# the containers' shims outlive it, and a CI boot that killed it at 120 s ended with the next dockerd
+# refusing to start the console ("task ... already exists").
 READY_TIMEOUT = 600.0
 
 
