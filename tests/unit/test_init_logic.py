@@ -113,7 +113,7 @@ def test_config_modules_and_hostname_choice():
     assert name_from_config({}) is None
 
 
-def test_modaliases_come_from_each_bus_device_and_the_cpu(tmp_path):
+def test_modaliases_come_from_bus_and_class_device_lists_and_the_cpu(tmp_path):
     """As sysfs lays them out: bus and class device lists are links into /sys/devices; the CPU's is on its root."""
     def device(path: str, alias: str | None) -> str:
         d = tmp_path / "devices" / path
