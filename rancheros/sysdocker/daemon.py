@@ -190,11 +190,11 @@ class SystemDocker:
         deadline = began + timeout
         next_note = began + progress_every
         last: Exception | None = None
-        while time.monotonic() < deadline:
-            if time.monotonic() >= next_note:
+        while (now := time.monotonic()) < deadline:
+            if now >= next_note:  # a ping can block for a minute: count from now, not in fixed steps
                 log.info("system-docker: not answering yet after %.0fs (restoring containers?); waiting up to %.0fs",
-                         time.monotonic() - began, timeout)
-                next_note += progress_every
+                         now - began, timeout)
+                next_note = now + progress_every
             if self.proc is not None and self.proc.poll() is not None:
                 raise DockerError(f"system dockerd exited with status {self.proc.returncode} while starting; "
                                   f"last lines of {self.cfg.log_file}:\n{_tail(self.cfg.log_file)}")
