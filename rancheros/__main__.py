@@ -8,12 +8,52 @@ and the plain binary name take the applet as first argument instead.
 import atexit
 import os
 import sys
-from typing import Callable
+from typing import Callable, NoReturn
 
 
 def _init(argv: list[str]) -> int:
-    from rancheros.init.main import main as init_main
-    return init_main(argv)
+    if os.getpid() != 1:
+        from rancheros.init.main import main as init_main
+        return init_main(argv)
+    try:
+        from rancheros.init.main import main as init_main
+        init_main(argv)
+        raise RuntimeError("init's main returned")  # never, as PID 1
+    except BaseException as e:  # PID 1 must not exit: the kernel would panic
+        _pid1_last_resort(e)
+
+
+def _pid1_last_resort(error: BaseException) -> NoReturn:
+    """init's own modules are broken: say why, keep a shell on the console, reap orphans; never exit."""
+    import time
+    import traceback
+
+    try:
+        os.write(2, ("init: cannot run: " + "".join(traceback.format_exception(error))).encode(errors="replace"))
+    except BaseException:
+        pass
+    shell = None
+    while True:
+        try:
+            if shell is None and os.path.exists("/bin/sh"):
+                shell = os.fork()
+                if shell == 0:
+                    try:
+                        os.setsid()
+                        os.execv("/bin/sh", ["sh", "-i"])
+                    finally:
+                        os._exit(127)
+            pid, _status = os.waitpid(-1, 0)
+            if pid == shell:
+                shell = None
+                time.sleep(1)
+        except ChildProcessError:
+            time.sleep(1)
+        except BaseException:
+            try:
+                time.sleep(1)
+            except BaseException:
+                pass
 
 
 def _ros(argv: list[str]) -> int:

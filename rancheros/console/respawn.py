@@ -29,15 +29,29 @@ class Respawner:
         self.procs[name] = subprocess.Popen(self.commands[name])
         log.info("%s started (pid %d)", name, self.procs[name].pid)
 
+    def _on_signal(self, signum, frame) -> None:
+        """Only a flag: waiting for children here would block (and could deadlock on Popen's lock) the
+        main thread the handler interrupted; the loop sees the flag within half a second and stops."""
+        self.stopping = True
+
+    def _pause(self, seconds: float) -> None:
+        """Sleep in short steps, so a stop request is seen at once."""
+        end = time.monotonic() + seconds
+        while not self.stopping and (left := end - time.monotonic()) > 0:
+            time.sleep(min(0.1, left))
+
     def run(self) -> int:
         """Start all, respawn helpers, until the primary exits or SIGTERM/SIGINT arrives."""
         for sig in (signal.SIGTERM, signal.SIGINT):
-            signal.signal(sig, lambda *_: self.stop())
+            signal.signal(sig, self._on_signal)
         for name in self.commands:
-            self.start(name)
+            if not self.stopping:
+                self.start(name)
         next_tick = time.monotonic() + self.tick_every
         while not self.stopping:
-            time.sleep(min(0.5, self.tick_every))
+            self._pause(min(0.5, self.tick_every))
+            if self.stopping:
+                break
             if self.tick is not None and time.monotonic() >= next_tick:
                 self.tick()
                 next_tick = time.monotonic() + self.tick_every
@@ -49,8 +63,10 @@ class Respawner:
                     self.stop()
                     return proc.returncode
                 log.warning("%s exited with %s; restarting", name, proc.returncode)
-                time.sleep(self.delay)
-                self.start(name)
+                self._pause(self.delay)
+                if not self.stopping:
+                    self.start(name)
+        self.stop()
         return 0
 
     def stop(self) -> None:

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 from dataclasses import dataclass, field
+
+from rancheros.init import bounded
 
 log = logging.getLogger(__name__)
 
 EDGE = 1 << 20  # bytes read at each end: MBR, GPT and its backup, fs superblocks
+BLKID_TIMEOUT = 30.0  # a device that stopped answering must not hang the boot in blkid
 
 
 def parse_export(text: str) -> list[dict[str, str]]:
@@ -37,9 +39,11 @@ def parse_export(text: str) -> list[dict[str, str]]:
 def _blkid(args: list[str]) -> str:
     """Run blkid; exit status 2 means 'nothing found', which is an answer, not an error."""
     try:
-        r = subprocess.run(["blkid", *args], capture_output=True, text=True)
+        r = bounded.run(["blkid", *args], BLKID_TIMEOUT, "blkid " + " ".join(args))
     except FileNotFoundError:
         raise OSError("blkid not found (the initramfs needs /sbin/blkid)") from None
+    if r is None:
+        return ""  # the timeout is on the console; nothing found is what the boot can go on with
     if r.returncode not in (0, 2):
         log.debug("blkid %s: status %d: %s", " ".join(args), r.returncode, r.stderr.strip())
     return r.stdout if r.returncode == 0 else ""

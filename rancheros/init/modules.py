@@ -5,9 +5,12 @@ from __future__ import annotations
 import glob
 import logging
 import shlex
-import subprocess
+
+from rancheros.init import bounded
 
 log = logging.getLogger(__name__)
+
+MODPROBE_TIMEOUT = 60.0  # one modprobe call (up to 200 aliases); a driver whose probe hangs must not hang the boot
 
 # Not tied to a device, so coldplug never loads them: overlay2 for both Dockers, the state fs, and
 # what the user Docker's bridge network and NAT need.
@@ -43,10 +46,17 @@ def config_modules(doc: dict) -> list[list[str]]:
 
 
 def _modprobe(args: list[str]) -> str | None:
+    """None when modprobe succeeded, else why not (bounded by MODPROBE_TIMEOUT)."""
+    names = [a for a in args if not a.startswith("-")]
+    what = f"modprobe {names[0]}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else "") if names else "modprobe"
     try:
-        r = subprocess.run(["modprobe", *args], capture_output=True, text=True)
+        r = bounded.run(["modprobe", *args], MODPROBE_TIMEOUT, what)
     except FileNotFoundError:
         return "modprobe not found"
+    except OSError as e:
+        return f"modprobe: {e.strerror or e}"
+    if r is None:
+        return f"no exit within {MODPROBE_TIMEOUT:.0f}s"
     return (r.stderr.strip() or f"status {r.returncode}") if r.returncode else None
 
 

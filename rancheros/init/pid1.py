@@ -47,7 +47,8 @@ def _run_child(fn: Callable[[], int | None], fds: tuple[int, int]) -> NoReturn:
     try:
         signal.set_wakeup_fd(-1)
         for fd in fds:
-            os.close(fd)
+            if fd >= 0:
+                os.close(fd)
         for sig in WATCHED_SIGNALS:
             signal.signal(sig, signal.SIG_DFL)
         rv = fn()
@@ -62,44 +63,78 @@ def _run_child(fn: Callable[[], int | None], fds: tuple[int, int]) -> NoReturn:
         os._exit(code)
 
 
+def _loop_error(e: BaseException) -> None:
+    """One console line (with the traceback) and a pause; nothing raised here escapes either."""
+    try:
+        log.error("init loop error (continuing): %s: %s", type(e).__name__, e, exc_info=not isinstance(e, OSError))
+    except BaseException:
+        pass
+    try:
+        time.sleep(1)
+    except BaseException:
+        pass
+
+
 class Pid1:
-    """The init loop: start the manager, reap, restart with backoff, shut down on signals."""
+    """The init loop: start the manager, reap, restart with backoff, shut down on signals.
+
+    Nothing here may end the process: construction makes no system call, and `run()` does its setup and
+    the first fork inside the loop's guard, so any failure there is one console line and a retry.
+    """
 
     def __init__(self, cfg: Pid1Config):
         self.cfg = cfg
         self.manager_pid: int | None = None
         self.manager_started = 0.0
-        self.restart_at: float | None = None
+        self.restart_at: float | None = time.monotonic()  # the first start is the loop's job, as a restart is
         self.action: Action | None = None
         self.stop_deadline: float | None = None
-        self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
-        self._sel = selectors.DefaultSelector()
-        self._sel.register(self._rfd, selectors.EVENT_READ)
+        self._rfd = self._wfd = -1
+        self._sel: selectors.BaseSelector | None = None
 
     def run(self) -> NoReturn:
-        """Never returns: the only way out is reboot(2)."""
-        signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
-        for sig in WATCHED_SIGNALS:
-            signal.signal(sig, _noop)
+        """Never returns, never raises: the only way out is reboot(2)."""
+        while True:
+            try:
+                if self._sel is None:
+                    self._setup()
+                self._step()
+            except BaseException as e:  # noqa: B902 -- PID 1 must outlive anything, KeyboardInterrupt included
+                _loop_error(e)
+
+    def _setup(self) -> None:
+        """Wakeup pipe, signal handlers, ctrl-alt-del as SIGINT; retried by the loop until it succeeds."""
+        if self._rfd < 0:
+            self._rfd, self._wfd = os.pipe2(os.O_NONBLOCK | os.O_CLOEXEC)
+        sel = selectors.DefaultSelector()
+        try:
+            sel.register(self._rfd, selectors.EVENT_READ)
+            signal.set_wakeup_fd(self._wfd, warn_on_full_buffer=False)
+            for sig in WATCHED_SIGNALS:
+                signal.signal(sig, _noop)
+        except BaseException:
+            sel.close()
+            raise
         try:
             libc.reboot(libc.RB_DISABLE_CAD)  # ctrl-alt-del becomes SIGINT to us
         except OSError:
             pass  # refused inside a PID namespace; nothing to do there
-        self._start_manager()
-        while True:
-            try:
-                self._step()
-            except Exception:
-                log.exception("init loop error (continuing)")
-                time.sleep(1)
+        self._sel = sel
 
     def _start_manager(self) -> None:
-        self.restart_at = None
-        self.manager_started = time.monotonic()
-        pid = os.fork()
+        """Fork the manager; a failed fork keeps the restart timer (pushed back by the backoff), never clears it."""
+        try:
+            pid = os.fork()
+        except OSError as e:
+            delay = self.cfg.backoff.next_delay(0.0)
+            self.restart_at = time.monotonic() + delay
+            log.error("cannot start %s: fork: %s; retrying in %.0fs", self.cfg.name, e.strerror or e, delay)
+            return
         if pid == 0:
             _run_child(self.cfg.manager, (self._rfd, self._wfd))
         self.manager_pid = pid
+        self.manager_started = time.monotonic()
+        self.restart_at = None
         log.debug("%s started (pid %d)", self.cfg.name, pid)
 
     def _timeout(self) -> float | None:
@@ -107,21 +142,33 @@ class Pid1:
         times = [t for t in (self.restart_at, self.stop_deadline) if t is not None]
         return max(0.0, min(times) - now) if times else None
 
-    def _step(self) -> None:
-        for _key, _ in self._sel.select(self._timeout()):
+    def _wait_events(self) -> bytes:
+        """Signal numbers that arrived, waiting until one does or a timer is due (polling without a selector)."""
+        timeout = self._timeout()
+        if self._sel is None:
+            time.sleep(1.0 if timeout is None else min(timeout, 1.0))
+            return b""
+        data = b""
+        for _key, _ in self._sel.select(timeout):
             try:
-                data = os.read(self._rfd, 512)
+                data += os.read(self._rfd, 512)
             except BlockingIOError:
-                data = b""
-            for signum in data:
-                if signum in SIGNAL_ACTIONS:
-                    self.request(SIGNAL_ACTIONS[signum], signal.Signals(signum).name)
+                pass
+        return data
+
+    def _step(self) -> None:
+        for signum in self._wait_events():
+            if signum in SIGNAL_ACTIONS:
+                self.request(SIGNAL_ACTIONS[signum], signal.Signals(signum).name)
         self._reap()
         now = time.monotonic()
         if self.stop_deadline is not None and now >= self.stop_deadline and self.manager_pid:
             log.warning("%s did not stop within %.0fs; killing it", self.cfg.name, self.cfg.stop_timeout)
-            os.kill(self.manager_pid, signal.SIGKILL)
             self.stop_deadline = None
+            try:
+                os.kill(self.manager_pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # gone already: the next reap sees it
         if self.restart_at is not None and now >= self.restart_at and self.action is None:
             self._start_manager()
 
@@ -134,8 +181,11 @@ class Pid1:
         self.restart_at = None
         log.info("shutdown requested (%s): %s", why, action.name.lower())
         if self.manager_pid:
-            os.kill(self.manager_pid, signal.SIGTERM)
             self.stop_deadline = time.monotonic() + self.cfg.stop_timeout
+            try:
+                os.kill(self.manager_pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass  # it exited a moment ago: the reap finishes the shutdown
         else:
             self._finish()
 
@@ -153,9 +203,12 @@ class Pid1:
             self.restart_at = time.monotonic() + delay
 
     def _finish(self) -> None:
-        assert self.action is not None
+        """The last steps; if reboot(2) is refused (or anything fails), PID 1 stays up and restarts the manager."""
+        action = self.action or Action.REBOOT
         self.stop_deadline = None
-        finish(self.action, unmount=self.cfg.unmount, grace=self.cfg.kill_grace)
-        log.error("the kernel refused to %s; staying up", self.action.name.lower())
-        self.action = None
-        self.restart_at = time.monotonic()
+        try:
+            finish(action, unmount=self.cfg.unmount, grace=self.cfg.kill_grace)
+            log.error("the kernel refused to %s; staying up", action.name.lower())
+        finally:
+            self.action = None
+            self.restart_at = time.monotonic()

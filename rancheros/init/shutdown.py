@@ -11,12 +11,17 @@ import enum
 import logging
 import os
 import signal
+import threading
 import time
 from dataclasses import dataclass
+from typing import Callable
 
 from rancheros.init import libc
 
 log = logging.getLogger(__name__)
+
+SYNC_TIMEOUT = 30.0     # a disk that no longer answers must not keep the machine from rebooting
+UMOUNT_TIMEOUT = 10.0   # per mount: umount(2) of a hung disk or a gone network server can block for ever
 
 
 class Action(enum.Enum):
@@ -105,11 +110,41 @@ def reap_all() -> list[tuple[int, int]]:
 
 
 def _has_children() -> bool:
+    """Reap what has exited; True while a child still runs (a loop: a thousand zombies at once are no recursion)."""
+    while True:
+        try:
+            pid, _status = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return False
+        if pid == 0:
+            return True
+
+
+def bounded(fn: Callable[[], object], timeout: float, what: str) -> tuple[bool, str | None]:
+    """Run `fn` under a watchdog: (done, error); a call still blocked after `timeout` s is left behind."""
+    outcome: list[BaseException | None] = []
+
+    def body() -> None:
+        try:
+            fn()
+            outcome.append(None)
+        except BaseException as e:
+            outcome.append(e)
+
     try:
-        pid, status = os.waitpid(-1, os.WNOHANG)
-    except ChildProcessError:
-        return False
-    return True if pid == 0 else _has_children()
+        t = threading.Thread(target=body, name=what, daemon=True)
+        t.start()
+    except RuntimeError:  # no thread to be had: run it here, unwatched
+        body()
+    else:
+        t.join(timeout)
+    if not outcome:
+        log.warning("%s: still blocked after %.0fs; going on without it", what, timeout)
+        return False, "blocked"
+    err = outcome[0]
+    if err is None:
+        return True, None
+    return False, (getattr(err, "strerror", None) or str(err))
 
 
 def end_all_processes(grace: float) -> None:
@@ -127,8 +162,25 @@ def end_all_processes(grace: float) -> None:
         log.info("processes still running %.0fs after %s", wait_for, signal.Signals(sig).name)
 
 
+def _unmount_one(m: MountEntry) -> None:
+    """umount; else remount read-only (the disk is clean); else a lazy detach (MNT_DETACH); each one bounded."""
+    done, err = bounded(lambda: libc.umount(m.target), UMOUNT_TIMEOUT, f"umount {m.target}")
+    if done:
+        return
+    done, err_ro = bounded(lambda: libc.mount(None, m.target, None, libc.MS_REMOUNT | libc.MS_RDONLY),
+                           UMOUNT_TIMEOUT, f"remount {m.target} read-only")
+    if done:
+        return
+    done, err_lazy = bounded(lambda: libc.umount(m.target, libc.MNT_DETACH), UMOUNT_TIMEOUT,
+                             f"detach {m.target}")
+    if done:
+        log.info("%s (%s) detached lazily (umount: %s; read-only: %s)", m.target, m.fstype, err, err_ro)
+        return
+    log.warning("cannot unmount, remount read-only or detach %s (%s): %s", m.target, m.fstype, err_lazy)
+
+
 def unmount_all() -> None:
-    """Unmount what can go; remount the rest read-only so the disks are clean."""
+    """Unmount what can go; remount the rest read-only (or detach it) so the disks are clean."""
     try:
         with open("/proc/self/mountinfo") as f:
             mounts = parse_mountinfo(f.read())
@@ -136,31 +188,41 @@ def unmount_all() -> None:
         log.warning("cannot read mount table: %s", e)
         return
     for m in unmount_order(mounts):
-        try:
-            libc.umount(m.target)
-            continue
-        except OSError:
-            pass
-        try:
-            libc.mount(None, m.target, None, libc.MS_REMOUNT | libc.MS_RDONLY)
-        except OSError as e:
-            log.warning("cannot unmount or remount read-only %s (%s): %s", m.target, m.fstype, e.strerror)
+        _unmount_one(m)
+    bounded(lambda: libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_RDONLY), UMOUNT_TIMEOUT,
+            "remount / read-only")
+
+
+def sync() -> bool:
+    """sync(2) under a watchdog: True when it returned within SYNC_TIMEOUT."""
+    return bounded(os.sync, SYNC_TIMEOUT, "sync")[0]
+
+
+def _guarded(what: str, fn: Callable[[], object]) -> None:
+    """One shutdown step; its failure is a console line, never the end of the shutdown."""
     try:
-        libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_RDONLY)
-    except OSError:
-        pass
+        fn()
+    except BaseException as e:  # the reboot below must happen whatever a step did
+        try:
+            log.error("shutdown: %s failed: %s: %s", what, type(e).__name__, e)
+        except BaseException:
+            pass
+
+
+def _flush_logs() -> None:
+    for h in logging.getLogger("rancheros").handlers:
+        h.flush()
 
 
 def finish(action: Action, *, unmount: bool, grace: float = 5.0) -> None:
     """Stop everything that is left and call reboot(2); returns only if the kernel refused."""
-    end_all_processes(grace)
-    os.sync()
+    _guarded("ending processes", lambda: end_all_processes(grace))
+    _guarded("sync", sync)
     if unmount:
-        unmount_all()
-        os.sync()
-    log.info("%s", action.words)
-    for h in logging.getLogger("rancheros").handlers:
-        h.flush()
+        _guarded("unmounting", unmount_all)
+        _guarded("sync", sync)
+    _guarded("logging", lambda: log.info("%s", action.words))
+    _guarded("flushing the log", _flush_logs)
     try:
         libc.reboot(action.cmd)
     except OSError as e:

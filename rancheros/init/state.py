@@ -58,9 +58,16 @@ class StateDevice:
     formatted: bool = False
 
 
+MKFS_TIMEOUT = 600.0  # mkfs.ext4 of a large disk takes seconds (lazy init); a disk that hangs must not hang the boot
+
+
 def format_device(device: str, label: str) -> None:
-    """mkfs.ext4 with the state label; BootError with mkfs's own words on failure."""
-    r = subprocess.run(["mkfs.ext4", "-F", "-q", "-L", label, device], capture_output=True, text=True)
+    """mkfs.ext4 with the state label; BootError with mkfs's own words on failure or when it outlives MKFS_TIMEOUT."""
+    from rancheros.init import bounded
+
+    r = bounded.run(["mkfs.ext4", "-F", "-q", "-L", label, device], MKFS_TIMEOUT, f"mkfs.ext4 {device}")
+    if r is None:
+        raise BootError(f"mkfs.ext4 {device} did not finish within {MKFS_TIMEOUT:.0f}s")
     if r.returncode != 0:
         raise BootError(f"mkfs.ext4 {device} failed: {(r.stderr or r.stdout).strip()}")
 

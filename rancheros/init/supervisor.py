@@ -6,6 +6,7 @@ SDK see their own children's real exit statuses.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -95,7 +96,22 @@ class Supervisor:
             log.info("init (pid 1) resident memory: %.1f MiB", psutil.Process(1).memory_info().rss / 2**20)
 
     def run(self) -> int:
-        """Keep system Docker alive until asked to stop; then stop services and dockerd in order."""
+        """Keep system Docker alive until asked to stop; then stop services and dockerd in order.
+
+        A stop request also ends a wait for dockerd (up to READY_TIMEOUT) at once: every SystemDocker
+        made while this runs honours `stop` (rancheros.sysdocker.daemon.stop_on).
+        """
+        try:
+            from rancheros.sysdocker.daemon import stop_on
+            scope = stop_on(self.stop)
+        except Exception:  # without the module bring_up fails and says so; the loop still runs
+            scope = contextlib.nullcontext()
+        with scope:
+            self._run_loop()
+        self.shutdown()
+        return 0
+
+    def _run_loop(self) -> None:
         first = True
         while not self.stop.is_set():
             started = time.monotonic()
@@ -113,11 +129,12 @@ class Supervisor:
             except Exception as e:  # the Docker SDK's own errors: same treatment
                 why = f"system-docker failed: {type(e).__name__}: {e}"
                 self._stop_daemon()
+            if self.stop.is_set():
+                log.info("stop requested while starting system-docker (%s)", why)
+                break
             delay = self.backoff.next_delay(time.monotonic() - started)
             log.error("%s; restarting in %.0fs", why, delay)
             self.stop.wait(delay)
-        self.shutdown()
-        return 0
 
     def _stop_daemon(self) -> None:
         if self.daemon is not None and self.daemon.running():
@@ -138,7 +155,34 @@ class Supervisor:
 
 
 def install_stop_handler(stop: threading.Event) -> None:
-    """SIGTERM from PID 1 means: stop in order (the wait loop wakes at once)."""
-    signal.signal(signal.SIGTERM, lambda signum, frame: stop.set())
+    """SIGTERM from PID 1 means: stop in order (the wait loop wakes at once).
+
+    The handler only writes a byte to a pipe; a helper thread reads it and sets `stop`. Setting an Event
+    from the handler deadlocks: the handler runs on the main thread, which may be inside `stop.wait()`
+    holding the Event's (non-reentrant) lock at that very moment.
+    """
+    rfd, wfd = os.pipe2(os.O_CLOEXEC)
+    os.set_blocking(wfd, False)
+
+    def relay() -> None:
+        while True:
+            try:
+                if os.read(rfd, 64):
+                    break
+            except InterruptedError:
+                continue
+            except OSError:
+                return
+        stop.set()
+
+    threading.Thread(target=relay, name="stop-request", daemon=True).start()
+
+    def on_term(signum, frame) -> None:
+        try:
+            os.write(wfd, b"T")
+        except OSError:
+            pass  # a byte is already waiting: the stop is on its way
+
+    signal.signal(signal.SIGTERM, on_term)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     os.environ.setdefault("PATH", "/sbin:/usr/sbin:/bin:/usr/bin")

@@ -6,11 +6,14 @@ SystemDockerConfig so a test can run the daemon under a temporary directory.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import logging
 import os
 import shutil
 import signal
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -22,6 +25,11 @@ from rancheros.errors import DockerError
 from rancheros.sysdocker.preload import BUNDLED_DIR
 
 log = logging.getLogger(__name__)
+
+# The stop request of the boot manager running this thread (Supervisor.run sets it with stop_on).
+_STOP: contextvars.ContextVar[threading.Event | None] = contextvars.ContextVar("system_docker_stop", default=None)
+
+PING_TIMEOUT = 10.0  # one readiness probe: a dockerd that accepted but does not answer yet must not hide a stop
 
 # File systems an overlay2 upper directory cannot live on.
 _NO_OVERLAY_BACKING = {"overlay", "aufs", "nfs", "nfs4", "cifs", "fuse.sshfs"}
@@ -121,13 +129,79 @@ def _tail(path: str, lines: int = 20) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+class StopRequested(DockerError):
+    """The boot manager was asked to stop while it waited for dockerd."""
+
+
+@contextlib.contextmanager
+def stop_on(event: threading.Event):
+    """Within this block, every SystemDocker made in this thread gives up waiting for dockerd once `event` is set."""
+    token = _STOP.set(event)
+    try:
+        yield
+    finally:
+        _STOP.reset(token)
+
+
+def _stale_processes(exec_root: str) -> tuple[list[psutil.Process], bool]:
+    """Processes of a previous dockerd's containerd under `exec_root` (containerd, shims) and whether a dockerd
+    of that exec root still lives (then nothing is stale)."""
+    marker = os.path.join(os.path.realpath(exec_root), "containerd") + "/"
+    found, dockerd_alive = [], False
+    for proc in psutil.process_iter(["name", "cmdline"]):
+        try:
+            cmdline = " ".join(proc.info["cmdline"] or [])
+            name = proc.info["name"] or ""
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+        except psutil.Error:
+            continue
+        if name == "dockerd" and os.path.realpath(exec_root) in cmdline:
+            dockerd_alive = True
+        elif name.startswith("containerd") and marker in cmdline:
+            found.append(proc)
+    return found, dockerd_alive
+
+
+def clear_stale_tasks(cfg: SystemDockerConfig, timeout: float = 10.0) -> int:
+    """Kill what a dead dockerd left running under our exec root: its containers' shims and their tasks.
+
+    Shims outlive a killed dockerd; the next one then waits on them and may not start, or refuses to
+    start a service whose task still exists ("task ... already exists"). Only called when no dockerd of
+    ours runs; returns how many processes were ended.
+    """
+    stale, dockerd_alive = _stale_processes(cfg.exec_root)
+    if dockerd_alive or not stale:
+        return 0
+    victims: list[psutil.Process] = []
+    for shim in stale:
+        try:
+            victims.extend(shim.children(recursive=True))  # each container's init: the whole task
+        except psutil.Error:
+            pass
+        victims.append(shim)
+    log.warning("system-docker: ending %d processes left by the previous dockerd (%s)", len(victims),
+                ", ".join(sorted({p.info.get("name") or "?" for p in stale})))
+    for proc in victims:
+        try:
+            proc.kill()
+        except psutil.Error:
+            pass
+    _gone, alive = psutil.wait_procs(victims, timeout=timeout)
+    if alive:
+        log.warning("system-docker: %d stale processes still there after %.0fs: %s", len(alive), timeout,
+                    ", ".join(str(p.pid) for p in alive))
+    return len(victims)
+
+
 class SystemDocker:
     """One system dockerd process: start(), wait_ready(), stop(); pid and running() for supervision."""
 
-    def __init__(self, cfg: SystemDockerConfig):
+    def __init__(self, cfg: SystemDockerConfig, stop: threading.Event | None = None):
         self.cfg = cfg
         self.proc: subprocess.Popen | None = None
         self.storage_driver: str | None = None
+        self.stop_event = stop if stop is not None else _STOP.get()
 
     @property
     def pid(self) -> int | None:
@@ -155,6 +229,7 @@ class SystemDocker:
             if d:
                 os.makedirs(d, exist_ok=True)
         self._clear_stale_pidfile()
+        clear_stale_tasks(cfg)
         filesystems = Path("/proc/filesystems").read_text() if os.path.exists("/proc/filesystems") else ""
         self.storage_driver = choose_storage_driver(cfg.storage_driver, filesystems, _fstype_of(cfg.data_root))
         if self.storage_driver != cfg.storage_driver:
@@ -180,12 +255,17 @@ class SystemDocker:
             raise DockerError(f"another dockerd (pid {pid}) owns {self.cfg.pidfile}; stop it first")
         Path(self.cfg.pidfile).unlink(missing_ok=True)
 
-    def wait_ready(self, timeout: float = 60.0, progress_every: float = 60.0) -> docker.DockerClient:
+    def wait_ready(self, timeout: float = 60.0, progress_every: float = 60.0, stop: threading.Event | None = None,
+                   ping_timeout: float | None = None) -> docker.DockerClient:
         """Block until the daemon answers a ping; DockerError with the log tail if it dies or times out.
 
         dockerd serves its API only after restarting the containers it restores (after a power loss, all
         of them), which can take minutes on a slow machine: say so every `progress_every` seconds.
+        A stop request (`stop`, else the one this SystemDocker was made under) ends the wait at once
+        with StopRequested; each probe is bounded by `ping_timeout` so a silent socket cannot hide it.
         """
+        stop = stop if stop is not None else self.stop_event
+        probe_timeout = PING_TIMEOUT if ping_timeout is None else ping_timeout
         began = time.monotonic()
         deadline = began + timeout
         next_note = began + progress_every
@@ -195,21 +275,29 @@ class SystemDocker:
                 log.info("system-docker: not answering yet after %.0fs (restoring containers?); waiting up to %.0fs",
                          now - began, timeout)
                 next_note = now + progress_every
+            if stop is not None and stop.is_set():
+                raise StopRequested(f"stop requested while waiting {now - began:.0f}s for system dockerd")
             if self.proc is not None and self.proc.poll() is not None:
                 raise DockerError(f"system dockerd exited with status {self.proc.returncode} while starting; "
                                   f"last lines of {self.cfg.log_file}:\n{_tail(self.cfg.log_file)}")
             if os.path.exists(self.cfg.socket):
                 client = None
                 try:
-                    client = self.client()  # negotiates the API version: fails like ping while starting
+                    client = self.client(timeout=max(1, round(probe_timeout)))  # negotiates the API version
                     client.ping()
+                    client.close()
+                    client = None
+                    ready = self.client()  # the one the caller keeps: the full timeout for its long calls
                     log.info("system-docker ready")
-                    return client
+                    return ready
                 except Exception as e:  # the SDK raises requests/docker errors while the socket comes up
                     last = e
                     if client is not None:
                         client.close()
-            time.sleep(0.05)
+            if stop is not None:
+                stop.wait(0.05)
+            else:
+                time.sleep(0.05)
         raise DockerError(f"system dockerd did not answer on {self.cfg.socket} within {timeout:.0f}s"
                           f"{f' ({last})' if last else ''}; last lines of {self.cfg.log_file}:\n"
                           f"{_tail(self.cfg.log_file)}")
