@@ -1,6 +1,6 @@
 """`build.py build|run`: the build pipeline and the QEMU launcher.
 
-    build [--update-lock] [--compression zstd|xz|gzip]
+    build [--update-lock] [--compression zstd|xz|gzip] [--version V]
     run [--memory MB] [--ssh-port N] [--no-build] [--uefi]
 """
 
@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import shutil
 import sys
 from dataclasses import asdict, dataclass
@@ -17,7 +18,7 @@ import yaml
 
 from rancheros import __version__
 from rancheros.errors import RosError, BuildError
-from rosbuild import debs, freeze, images, initramfs, iso, qemu, steps
+from rosbuild import debs, freeze, images, initramfs, iso, osimage, qemu, rootfs, steps
 
 KERNEL_RECIPE = steps.ROOT / "kernel" / "kernel.yml"
 DEFAULT_COMPRESSION = "zstd"
@@ -32,7 +33,7 @@ class Artifacts:
     initrd: Path
     manifest: Path
     cmdline: str
-    images: list[Path]
+    image: Path
 
     @property
     def live_cmdline(self) -> str:
@@ -44,6 +45,7 @@ def kernel_recipe() -> dict:
     try:
         data = yaml.safe_load(KERNEL_RECIPE.read_text())
         data["module_list"] = [m for group in data["modules"].values() for m in group]
+        data["initrd_modules"] = list(data["initrd_modules"])
         return data
     except (OSError, yaml.YAMLError, KeyError, AttributeError) as exc:
         raise BuildError(f"{KERNEL_RECIPE}: {exc}") from exc
@@ -60,16 +62,26 @@ def _merged_tree(name: str, trees: list[Path], lock: list[debs.Deb]) -> Path:
     return out
 
 
-def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION) -> Artifacts:
+def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION, version: str = __version__) -> Artifacts:
     """Build vmlinuz, initrd, images and the ISO into dist/artifacts; unchanged inputs are not rebuilt.
 
     Concurrent builds (several test sessions) wait for each other on a lock in the cache.
     """
     with steps.build_lock():
-        return _build(update_lock, compression)
+        return _build(update_lock, compression, version)
 
 
-def _build(update_lock: bool, compression: str) -> Artifacts:
+def source_commit() -> str:
+    """The commit being built (with +dirty for uncommitted changes), for `ros os version`."""
+    try:
+        head = steps.run(["git", "-C", steps.ROOT, "rev-parse", "HEAD"]).strip()
+        dirty = steps.run(["git", "-C", steps.ROOT, "status", "--porcelain", "--untracked-files=no"]).strip()
+    except (BuildError, OSError):
+        return "unknown"
+    return head + ("+dirty" if dirty else "")
+
+
+def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
     out = steps.DIST
     out.mkdir(parents=True, exist_ok=True)
     krec = kernel_recipe()
@@ -78,8 +90,8 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
         kdebs, ktrees = debs.fetch_and_extract(kset, update_lock)
         ktree = next(t for d, t in zip(kdebs, ktrees) if d.name != krec["package"])
         vmlinuz_src = next((ktree / "boot").glob("vmlinuz-*"))
-    with steps.step("initramfs packages"):
-        recipe = initramfs.Recipe.load()
+    with steps.step("OS root packages"):
+        recipe = rootfs.Recipe.load()
         idebs, itrees = debs.fetch_and_extract(recipe.package_set(), update_lock)
         pkgroot = _merged_tree("initramfs", itrees, idebs)
     with steps.step("frozen binary (PyInstaller)"):
@@ -88,63 +100,87 @@ def _build(update_lock: bool, compression: str) -> Artifacts:
         built = images.build_all(update_lock)
         images.check_frozen_binary(frozen)
     manifest = {
-        "name": "RancherOS-Py", "version": __version__,
+        "name": "RancherOS-Py", "version": version, "commit": source_commit(),
         "kernel": {d.name: d.version for d in kdebs},
-        "initramfs_packages": {d.name: d.version for d in idebs},
-        "images": {i.tag: {"packages": i.packages, "archive": i.archive.name} for i in built},
+        "os_packages": {d.name: d.version for d in idebs},
+        "images": {i.tag: {"packages": i.packages} for i in built},
         "engine": {name: v for d in idebs for name, v in [(d.name, d.version)]
                    if name in ("docker.io", "containerd", "runc", "tini")},
-        "compression": compression,
     }
-    initrd = out / "initrd"
-    inputs = steps.hash_data(manifest, krec, steps.hash_files([frozen, *[i.archive for i in built]]),
-                             steps.hash_files([initramfs.RECIPE, Path(initramfs.__file__),
-                                               Path(steps.__file__).parent / "cpio.py",
-                                               Path(steps.__file__).parent / "modules.py"]))
     # Outputs live in this clone's dist/: stamps are per clone (the cache may serve several).
     clone = steps.hash_data(str(out))[:12]
-    stamp = steps.Stamp(f"initramfs-{clone}", inputs)
-    facts_file = steps.cache_dir() / "initramfs-facts.json"
-    with steps.step(f"initramfs ({compression})"):
-        if stamp.fresh(initrd, facts_file):
-            steps.say("initrd up to date")
+    work = steps.cache_dir() / "clones" / clone
+    work.mkdir(parents=True, exist_ok=True)
+    image = out / "rancheros.img"
+    code = steps.hash_files([rootfs.RECIPE, *(Path(m.__file__) for m in (rootfs, images, osimage, initramfs)),
+                             Path(steps.__file__).parent / "cpio.py", Path(steps.__file__).parent / "modules.py"])
+    layers = steps.hash_data([(i.tag, [l.digest for l in i.layers], i.config.decode()) for i in built])
+    facts_file = work / "facts.json"
+    with steps.step("OS image (squashfs)"):
+        stamp = steps.Stamp(f"osimage-{clone}", steps.hash_data(manifest, krec, steps.hash_files([frozen]),
+                                                                layers, code))
+        if stamp.fresh(image, facts_file):
+            steps.say("OS image up to date")
             facts = json.loads(facts_file.read_text())
         else:
-            stage = steps.cache_dir() / "initramfs-stage"
-            facts = initramfs.assemble(stage, pkgroot, frozen, ktree, krec["module_list"],
-                                       [i.archive for i in built], manifest, recipe)
-            raw, packed = initramfs.pack(stage, initrd, compression)
-            facts.update(initrd_uncompressed=raw, initrd_compressed=packed)
+            stage = steps.cache_dir() / "os-root-stage"
+            facts = rootfs.assemble(stage, pkgroot, frozen, ktree, krec["module_list"], manifest, recipe)
+            images.write_store(built, stage / "usr/share/rancheros/store")
+            facts["image_sha256"] = osimage.build(stage, image)
             facts_file.write_text(json.dumps(facts))
             stamp.done()
+    small = work / "initrd-small"
+    initrd = out / "initrd"
+    with steps.step(f"initrd ({compression})"):
+        stamp = steps.Stamp(f"initrd-{clone}", steps.hash_data(facts, krec, steps.hash_files([frozen]), code,
+                                                               compression))
+        if stamp.fresh(small, initrd):
+            steps.say("initrd up to date")
+        else:
+            stage = steps.cache_dir() / "initrd-stage"
+            ifacts = initramfs.assemble(stage, pkgroot, frozen, ktree, krec["initrd_modules"],
+                                        facts["image_sha256"], rootfs.os_release(version))
+            raw, packed = initramfs.pack(stage, small, compression)
+            initramfs.with_image(small, image, initrd)
+            facts.update(ifacts, initrd_uncompressed=raw, initrd_compressed=packed)
+            facts_file.write_text(json.dumps(facts))
+            stamp.done()
+        facts = json.loads(facts_file.read_text())
     vmlinuz = out / "vmlinuz"
     shutil.copy2(vmlinuz_src, vmlinuz)
     iso_path = out / "rancheros.iso"
     cmdline = krec.get("cmdline", "")
     with steps.step("ISO"):
-        istamp = steps.Stamp(f"iso-{clone}", steps.hash_data(steps.hash_files([vmlinuz, initrd]), cmdline,
-                                                     steps.hash_files([Path(iso.__file__)])))
+        istamp = steps.Stamp(f"iso-{clone}", steps.hash_data(steps.hash_files([vmlinuz, small, image]), cmdline,
+                                                             steps.hash_files([Path(iso.__file__)])))
         if istamp.fresh(iso_path):
             steps.say("ISO up to date")
         else:
-            iso.build(vmlinuz, initrd, cmdline, iso_path)
+            iso.build(vmlinuz, small, image, cmdline, iso_path)
             istamp.done()
     manifest.update(facts)
+    manifest["compression"] = compression
     manifest["sizes"] = {"iso": iso_path.stat().st_size, "vmlinuz": vmlinuz.stat().st_size,
-                         "images_archive": built[0].archive.stat().st_size if built else 0,
+                         "image": image.stat().st_size, "initrd_small": small.stat().st_size,
+                         "initrd": initrd.stat().st_size,
                          **{f"image:{i.tag}": sum(l.path.stat().st_size for l in i.layers) for i in built}}
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, [i.archive for i in built])
+    return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, image)
 
 
 def _cmd_build(args: list[str]) -> int:
     p = argparse.ArgumentParser(prog="build.py build")
     p.add_argument("--update-lock", action="store_true", help="re-resolve every package set")
-    p.add_argument("--compression", choices=sorted(initramfs.COMPRESSORS), default=DEFAULT_COMPRESSION)
+    p.add_argument("--compression", choices=sorted(initramfs.COMPRESSORS), default=DEFAULT_COMPRESSION,
+                   help="of the initrd (the OS image is squashfs with xz)")
+    p.add_argument("--version", default=__version__, help=f"the OS version the image carries (default {__version__})")
     a = p.parse_args(args)
-    art = build(a.update_lock, a.compression)
-    steps.say(f"artifacts: {art.iso} ({art.iso.stat().st_size / 1e6:.1f} MB), {art.vmlinuz}, {art.initrd}")
+    if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}", a.version):
+        raise BuildError(f"--version {a.version!r}: use letters, digits and . + _ - (at most 64)")
+    art = build(a.update_lock, a.compression, a.version)
+    steps.say(f"artifacts: {art.iso} ({art.iso.stat().st_size / 1e6:.1f} MB), {art.image} "
+              f"({art.image.stat().st_size / 1e6:.1f} MB), {art.vmlinuz}, {art.initrd}")
     return 0
 
 

@@ -8,6 +8,7 @@ is stored once. No Docker daemon is involved.
 from __future__ import annotations
 
 import shutil
+import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
@@ -16,7 +17,9 @@ import yaml
 
 from rancheros import __version__
 from rancheros.errors import BuildError
-from rosbuild import busybox, debs, elf, initramfs, oci, steps
+from rancheros.sysdocker import imagestore
+from rosbuild import busybox, debs, elf, oci, steps
+from rosbuild import rootfs as rootfs_mod
 
 RECIPES = steps.ROOT / "images"
 ARCHIVE_NAME = "rancheros-images.tar"
@@ -93,6 +96,7 @@ class BuiltImage:
     archive: Path
     packages: dict[str, str]
     layers: list[oci.Layer]
+    config: bytes = b""
 
 
 def _mode(value: object, where: str) -> int:
@@ -134,7 +138,7 @@ def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
         busybox.link_applets(rootfs)
     if recipe.ca_bundle:
         (rootfs / "etc/ssl/certs").mkdir(parents=True, exist_ok=True)
-        (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(initramfs.ca_bundle(rootfs))
+        (rootfs / "etc/ssl/certs/ca-certificates.crt").write_bytes(rootfs_mod.ca_bundle(rootfs))
 
 
 def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = False, force: bool = False
@@ -185,7 +189,32 @@ def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False
     if force or not stamp.fresh(archive):
         oci.write_archive(images, archive, steps.SOURCE_DATE_EPOCH)
         stamp.done()
-    return [BuiltImage(i.tag, archive, pkgs[r.name], i.layers) for r, i in zip(recipes, images)]
+    return [BuiltImage(i.tag, archive, pkgs[r.name], i.layers, i.config()) for r, i in zip(recipes, images)]
+
+
+def write_store(built: list[BuiltImage], dest: Path) -> imagestore.Store:
+    """The images unpacked for system Docker to run in place (rancheros/sysdocker/imagestore.py).
+
+    Each distinct layer is unpacked once under dest/layers/<chain id>, owners and modes as in its tar.
+    """
+    layers: dict[str, imagestore.StoreLayer] = {}
+    for img in built:
+        diffs = [f"sha256:{l.digest}" for l in img.layers]
+        chains = imagestore.chain_ids(diffs)
+        for i, (layer, chain) in enumerate(zip(img.layers, chains)):
+            if chain in layers:
+                continue
+            rel = f"layers/{chain.split(':', 1)[1]}"
+            target = dest / rel
+            target.mkdir(parents=True)
+            with tarfile.open(layer.path) as tar:
+                members = tar.getmembers()
+                tar.extractall(target, members, numeric_owner=True)
+            size = sum(m.size for m in members if m.isfile())
+            layers[chain] = imagestore.StoreLayer(chain, diffs[i], chains[i - 1] if i else None, size, rel)
+    store = imagestore.Store(list(layers.values()), [imagestore.StoreImage(i.tag, i.config) for i in built])
+    (dest / imagestore.MANIFEST).write_text(store.to_json())
+    return store
 
 
 def _base_env(recipe: Recipe, recipes: list[Recipe]) -> list[str]:

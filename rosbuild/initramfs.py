@@ -1,172 +1,59 @@
-"""The initramfs: frozen binary, busybox, engine binaries with their libraries, modules, images.
+"""The small initrd: the frozen init, busybox for a recovery shell, the drivers that find the medium.
 
-Layout follows Debian 12 (merged /usr): /init and the command names link to
-/usr/lib/rancheros/ros; see initramfs/initramfs.yml for the file list.
+It holds no OS: PID 1 finds the OS image (rancheros/init/osimage.py), checks it against the
+checksum written here, mounts it and switches to it. The kernel+initrd variant (PXE, QEMU -kernel)
+puts the image itself in front, as an uncompressed cpio member the kernel keeps as one file.
 """
 
 from __future__ import annotations
 
-import json
 import os
-import shutil
 import stat
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
 
-import yaml
-
-from rancheros import __version__
 from rancheros.errors import BuildError
-from rosbuild import busybox, cpio, debs, elf, modules, steps
+from rosbuild import busybox, cpio, modules, rootfs, steps
 
-RECIPE = steps.ROOT / "initramfs" / "initramfs.yml"
-ROS_LINKS = {
-    "init": "usr/lib/rancheros/ros",
-    "usr/bin/ros": "../lib/rancheros/ros",
-    "usr/bin/system-docker": "../lib/rancheros/ros",
-    "usr/sbin/reboot": "../lib/rancheros/ros",
-    "usr/sbin/poweroff": "../lib/rancheros/ros",
-    "usr/sbin/halt": "../lib/rancheros/ros",
-    "usr/sbin/shutdown": "../lib/rancheros/ros",
-}
-DIRS = ["dev", "proc", "sys", "run", "tmp", "mnt", "root", "home", "opt", "etc", "var/lib", "var/log",
-        "usr/bin", "usr/sbin", "usr/lib", "usr/lib64", "usr/share/rancheros/images"]
 DEVICES = [("dev/console", stat.S_IFCHR | 0o600, 5, 1), ("dev/null", stat.S_IFCHR | 0o666, 1, 3),
            ("dev/tty", stat.S_IFCHR | 0o666, 5, 0), ("dev/ttyS0", stat.S_IFCHR | 0o660, 4, 64),
            # The frozen Python seeds its hash from /dev/urandom before init can mount devtmpfs.
            ("dev/urandom", stat.S_IFCHR | 0o666, 1, 9), ("dev/random", stat.S_IFCHR | 0o666, 1, 8)]
 COMPRESSORS = {
-    "zstd": ["zstd", "-q", "-12", "--long=27", "-T0", "--stdout"],
+    "zstd": ["zstd", "-q", "-19", "-T0", "--stdout"],
     "xz": ["xz", "-q", "-6", "--check=crc32", "-T0", "--stdout"],
     "gzip": ["gzip", "-n", "-9", "--stdout"],
 }
-
-
-@dataclass
-class Recipe:
-    packages: list[str]
-    exclude: list[str]
-    copy: list[str]
-    copy_dirs: list[str]
-    links: dict[str, str]
-    busybox_skip: list[str]
-
-    @classmethod
-    def load(cls, path: Path = RECIPE) -> "Recipe":
-        try:
-            data = yaml.safe_load(path.read_text()) or {}
-            return cls(data["packages"], data.get("exclude", []), data.get("copy", []),
-                       data.get("copy_dirs", []), data.get("links", {}), data.get("busybox_skip", []))
-        except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-            raise BuildError(f"{path}: {exc}") from exc
-
-    def package_set(self) -> debs.PackageSet:
-        return debs.PackageSet("initramfs", tuple(self.packages), tuple(self.exclude))
-
-
-def _copy_rel(src_root: Path, dest_root: Path, rel: Path) -> None:
-    """Copy one path (file, symlink or directory tree) keeping its relative location."""
-    src, dst = src_root / rel, dest_root / rel
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    if dst.is_symlink() or dst.is_file():
-        dst.unlink()
-    if src.is_symlink():
-        dst.symlink_to(os.readlink(src))
-    elif src.is_dir():
-        shutil.copytree(src, dst, symlinks=True, dirs_exist_ok=True)
-    elif src.exists():
-        shutil.copy2(src, dst)
-    else:
-        raise BuildError(f"{rel} is not in the extracted packages — fix initramfs/initramfs.yml")
-
-
-def _canonical(root: Path, path: Path) -> Path:
-    """Map a path under root through the merged-/usr links (lib/x -> usr/lib/x)."""
-    rel = path.relative_to(root)
-    if rel.parts and rel.parts[0] in ("bin", "sbin", "lib", "lib64"):
-        rel = Path("usr", *rel.parts)
-    return rel
-
-
-def ca_bundle(pkgroot: Path) -> bytes:
-    """/etc/ssl/certs/ca-certificates.crt as update-ca-certificates would write it (sorted)."""
-    certs = sorted((pkgroot / "usr/share/ca-certificates").rglob("*.crt"))
-    if not certs:
-        raise BuildError("ca-certificates: no certificates under usr/share/ca-certificates")
-    return b"".join(c.read_bytes().rstrip(b"\n") + b"\n" for c in certs)
-
-
-def os_release() -> str:
-    return (f'NAME="RancherOS-Py"\nID=rancheros\nID_LIKE=debian\nVERSION="{__version__}"\n'
-            f'VERSION_ID={__version__}\nPRETTY_NAME="RancherOS-Py {__version__}"\n'
-            'HOME_URL="https://github.com/rancher/os"\n')
+IMAGE_SHA256 = "usr/share/rancheros/image.sha256"   # rancheros/init/osimage.py reads it
+IMAGE_NAME = "rancheros.img"                        # at / of the kernel+initrd variant
 
 
 def assemble(stage: Path, pkgroot: Path, frozen: Path, kernel_tree: Path, module_names: list[str],
-             images: list[Path], manifest: dict, recipe: Recipe) -> dict:
-    """Fill `stage` with the initramfs tree; returns facts for the manifest."""
-    if stage.exists():
-        shutil.rmtree(stage)
-    stage.mkdir(parents=True)
-    for d in ("bin", "sbin", "lib", "lib64"):
-        (stage / d).symlink_to(f"usr/{d}")
-    for d in DIRS:
+             image_sha256: str, os_release: str) -> dict:
+    """Fill `stage` with the small initrd; returns facts for the manifest."""
+    rootfs.merged_usr(stage)
+    for d in ("dev", "proc", "sys", "run", "tmp", "etc", "usr/bin", "usr/sbin", "usr/share/rancheros"):
         (stage / d).mkdir(parents=True, exist_ok=True)
-    (stage / "var/run").symlink_to("../run")
-    # Engine and tools with their ELF closure, resolved inside the package tree.
-    for rel in recipe.copy + recipe.copy_dirs:
-        _copy_rel(pkgroot, stage, Path(rel))
-    elf_files = [pkgroot / r for r in recipe.copy]
-    for d in recipe.copy_dirs:
-        if (pkgroot / d).is_dir():
-            elf_files += [p for p in (pkgroot / d).rglob("*") if p.is_file()]
-    for lib in sorted(elf.closure(elf_files, pkgroot)):
-        _copy_rel(pkgroot, stage, _canonical(pkgroot, lib))
-    for rel, target in recipe.links.items():
-        link = stage / rel
-        link.parent.mkdir(parents=True, exist_ok=True)
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(target)
-    # The frozen binary and its links; its own libraries come from the package tree (glibc).
-    dest = stage / "usr/lib/rancheros"
-    shutil.copytree(frozen, dest, symlinks=True)
-    internal = dest / "_internal"
-    # The bootloader (ros) is linked before _internal is on any search path: its libraries
-    # must be system ones; the libraries inside _internal may use each other.
-    internal_elves = [p for p in internal.rglob("*") if p.is_file() and elf.is_elf(p)]
-    needed = elf.closure([dest / "ros"], pkgroot) | elf.closure(internal_elves, pkgroot, provided=[internal])
-    for lib in sorted(needed):
-        _copy_rel(pkgroot, stage, _canonical(pkgroot, lib))
-    for rel, target in ROS_LINKS.items():
-        link = stage / rel
-        if link.exists() or link.is_symlink():
-            link.unlink()
-        link.symlink_to(target)
-    applets = busybox.link_applets(stage, "usr/bin/busybox", recipe.busybox_skip)
-    # Kernel modules.
+    rootfs.install_frozen(stage, frozen, pkgroot)
+    (stage / "usr/bin/busybox").write_bytes((pkgroot / "usr/bin/busybox").read_bytes())
+    (stage / "usr/bin/busybox").chmod(0o755)
+    busybox.link_applets(stage, "usr/bin/busybox", ["init", "linuxrc", "reboot", "poweroff", "halt"])
     kver, unknown = modules.install(kernel_tree, module_names, stage)
     if unknown:
-        steps.warn(f"kernel modules neither built in nor present in {kver}: {', '.join(unknown)}")
-    # Config, certificates, identity, images.
-    (stage / "etc/ssl/certs").mkdir(parents=True)
-    (stage / "etc/ssl/certs/ca-certificates.crt").write_bytes(ca_bundle(pkgroot))
-    (stage / "etc/os-release").write_text(os_release())
-    (stage / "usr/lib/os-release").write_text(os_release())
+        steps.warn(f"initrd modules neither built in nor present in {kver}: {', '.join(unknown)}")
+    (stage / IMAGE_SHA256).write_text(f"{image_sha256}  {IMAGE_NAME}\n")
+    (stage / "etc/os-release").write_text(os_release)
     (stage / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
-    (stage / "etc/group").write_text("root:x:0:\ndocker:x:1102:\n")
-    (stage / "etc/hostname").write_text("rancher\n")
-    (stage / "etc/hosts").write_text("127.0.0.1\tlocalhost rancher\n::1\tlocalhost ip6-localhost\n")
-    (stage / "etc/nsswitch.conf").write_text("passwd: files\ngroup: files\nhosts: files dns\n")
-    (stage / "etc/mtab").symlink_to("../proc/self/mounts")
-    share = stage / "usr/share/rancheros"
-    (share / "os-config.yml").write_text(
-        f"# image config layer, baked in by build.py\n# build: rancheros {__version__}\n{{}}\n")
-    for img in images:
-        shutil.copy2(img, share / "images" / img.name)
-    (share / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return {"kernel_version": kver, "busybox_applets": applets}
+    return {"initrd_modules": len(list((stage / "usr/lib/modules" / kver).rglob("*.ko*")))}
+
+
+def _compress(raw: Path, out: Path, compression: str) -> None:
+    tmp = out.with_suffix(".tmp")
+    with open(raw, "rb") as src, open(tmp, "wb") as dst:
+        res = subprocess.run(COMPRESSORS[compression], stdin=src, stdout=dst, stderr=subprocess.PIPE)
+    if res.returncode != 0:
+        raise BuildError(f"{compression} failed: {res.stderr.decode(errors='replace')[-500:]}")
+    os.replace(tmp, out)
 
 
 def pack(stage: Path, out: Path, compression: str) -> tuple[int, int]:
@@ -174,10 +61,20 @@ def pack(stage: Path, out: Path, compression: str) -> tuple[int, int]:
     raw = steps.cache_dir() / "initrd.cpio"   # kept: bench/size.py measures the compressors on it
     with open(raw, "wb") as f:
         size = cpio.write_tree(stage, f, steps.SOURCE_DATE_EPOCH, DEVICES)
-    tmp = out.with_suffix(".tmp")
-    with open(raw, "rb") as src, open(tmp, "wb") as dst:
-        res = subprocess.run(COMPRESSORS[compression], stdin=src, stdout=dst, stderr=subprocess.PIPE)
-    if res.returncode != 0:
-        raise BuildError(f"{compression} failed: {res.stderr.decode(errors='replace')[-500:]}")
-    os.replace(tmp, out)
+    _compress(raw, out, compression)
     return size, out.stat().st_size
+
+
+def with_image(small: Path, image: Path, out: Path) -> None:
+    """The kernel+initrd variant: the image as an uncompressed cpio, then the small initrd.
+
+    The kernel unpacks concatenated archives in turn; the image stays one file in its RAM root.
+    """
+    tmp = out.with_suffix(".tmp")
+    with open(tmp, "wb") as f:
+        cpio.write_entry(f, 1, IMAGE_NAME, stat.S_IFREG | 0o444, image.read_bytes(), steps.SOURCE_DATE_EPOCH)
+        cpio.write_entry(f, 0, "TRAILER!!!", 0)
+        pad = -f.tell() % 512
+        f.write(b"\0" * pad)
+        f.write(small.read_bytes())
+    os.replace(tmp, out)

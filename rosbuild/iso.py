@@ -1,4 +1,8 @@
-"""The hybrid ISO: isolinux (BIOS) and GRUB (UEFI, grub-mkstandalone in a FAT efiboot image), via xorriso."""
+"""The hybrid ISO: isolinux (BIOS) and GRUB (UEFI, grub-mkstandalone in a FAT efiboot image), via xorriso.
+
+It holds the kernel, the small initrd and the OS image (/rancheros.img), which the initrd finds by
+the volume label and boots in place.
+"""
 
 from __future__ import annotations
 
@@ -68,7 +72,7 @@ def _efi_image(work: Path, out: Path) -> None:
     steps.run(["mcopy", "-m", "-i", out, efi, "::/EFI/BOOT/BOOTX64.EFI"])
 
 
-def build(vmlinuz: Path, initrd: Path, default_cmdline: str, out: Path) -> Path:
+def build(vmlinuz: Path, initrd: Path, image: Path, default_cmdline: str, out: Path) -> Path:
     """Write the hybrid ISO to `out` (BIOS and UEFI, CD and USB)."""
     work = steps.cache_dir() / "iso"
     shutil.rmtree(work, ignore_errors=True)
@@ -83,6 +87,7 @@ def build(vmlinuz: Path, initrd: Path, default_cmdline: str, out: Path) -> Path:
     (tree / "boot/grub/grub.cfg").write_text(grub_cfg(menu))
     shutil.copy(vmlinuz, tree / "boot/vmlinuz")
     shutil.copy(initrd, tree / "boot/initrd")
+    shutil.copy(image, tree / image.name)
     _efi_image(work, tree / "boot/grub/efi.img")
     for p in [tree, *tree.rglob("*")]:
         os.utime(p, (steps.SOURCE_DATE_EPOCH, steps.SOURCE_DATE_EPOCH))

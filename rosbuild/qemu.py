@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Optional
 
 from rancheros.errors import BootError
+from rosbuild import steps
 
 log = logging.getLogger(__name__)
 
@@ -37,25 +38,31 @@ def _boot_id() -> str:
         return "unknown"
 
 
-def _kvm_runs_guest_code(timeout: float) -> bool:
-    """Run SeaBIOS under KVM for a moment and check that it printed its banner and got to boot."""
+def _kvm_runs_guest_code(timeout: float, kernel: Optional[Path] = None) -> bool:
+    """Boot a Linux kernel under KVM for a moment and check that it printed its banner.
+
+    SeaBIOS alone is not enough: on some hosts it runs under KVM while a kernel hangs at once.
+    Without a kernel to try (nothing built yet) the answer is no.
+    """
     try:
         fd = os.open("/dev/kvm", os.O_RDWR)
         os.close(fd)
     except OSError:
         return False
+    if kernel is None or not Path(kernel).is_file():
+        return False
     with tempfile.TemporaryDirectory(prefix="ros-kvm-probe-") as tmp:
-        debug = Path(tmp) / "debugcon.log"
+        serial = Path(tmp) / "serial.log"
         cmd = [QEMU, "-accel", "kvm", "-machine", "pc", "-display", "none", "-nodefaults",
-               "-m", "64", "-no-reboot", "-debugcon", f"file:{debug}",
-               "-global", "isa-debugcon.iobase=0x402"]
+               "-m", "128", "-no-reboot", "-serial", f"file:{serial}", "-kernel", str(kernel),
+               "-append", "console=ttyS0 panic=-1"]
         proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + timeout
         ok = False
         try:
             while time.monotonic() < deadline and proc.poll() is None:
-                text = debug.read_text(errors="replace") if debug.exists() else ""
-                if "No bootable device" in text or "Booting from" in text:
+                text = serial.read_text(errors="replace") if serial.exists() else ""
+                if "Linux version" in text:
                     ok = True
                     break
                 time.sleep(0.1)
@@ -65,8 +72,8 @@ def _kvm_runs_guest_code(timeout: float) -> bool:
     return ok
 
 
-def probe_accel(timeout: float = 3.0, cache_dir: Optional[Path] = None) -> str:
-    """'kvm' if KVM runs guest code within `timeout` seconds, else 'tcg'; cached per host boot.
+def probe_accel(timeout: float = 5.0, cache_dir: Optional[Path] = None, kernel: Optional[Path] = None) -> str:
+    """'kvm' if KVM boots a kernel (`kernel`, else the built one) within `timeout` s, else 'tcg'; cached per host boot.
 
     ROS_QEMU_ACCEL=kvm|tcg overrides the probe.
     """
@@ -85,7 +92,7 @@ def probe_accel(timeout: float = 3.0, cache_dir: Optional[Path] = None) -> str:
                 return data["accel"]
         except (OSError, ValueError):
             pass
-    accel = "kvm" if _kvm_runs_guest_code(timeout) else "tcg"
+    accel = "kvm" if _kvm_runs_guest_code(timeout, kernel or steps.DIST / "vmlinuz") else "tcg"
     log.info("qemu accelerator: %s", accel)
     _ACCEL_CACHE[key] = accel
     if cache_file:

@@ -82,6 +82,7 @@ RANCHER_SCHEMA: dict = _obj({
         "oem_dev": STR, "oem_fstype": STR, "rngd": BOOL,
     }),
     "modules": STR_LIST,
+    "image": STR,
     "system_docker": _obj({
         "socket": STR, "data_root": STR, "exec_root": STR, "pidfile": STR,
         "storage_driver": STR, "bridge": STR, "iptables": BOOL, "log_level": STR,

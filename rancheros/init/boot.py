@@ -1,4 +1,4 @@
-"""Early boot in PID 1: mounts, config, modules, state, new root, switch_root; then the PID 1 loop.
+"""Early boot in PID 1: mounts, the OS image as the new root, switch_root, modules, state; then the PID 1 loop.
 
 These steps run in PID 1 itself, before any child exists, because chroot only
 changes the caller and nothing needs reaping yet. Any failure here is fatal to
@@ -7,7 +7,7 @@ the boot: PID 1 prints the cause and supervises a recovery shell instead.
 
 from __future__ import annotations
 
-import linecache  # noqa: F401  (loaded now: files vanish from the initramfs during the move)
+import linecache  # noqa: F401  (loaded now: the initrd's files are deleted after the switch)
 import logging
 import os
 import traceback  # noqa: F401
@@ -16,8 +16,8 @@ from typing import NoReturn
 from rancheros import config
 from rancheros import log as boot_log
 from rancheros.config.paths import ConfigPaths
+from rancheros.init import insmod, modules, mounts, osimage, recovery, root, state
 from rancheros.init import manager as boot_manager
-from rancheros.init import modules, mounts, recovery, root, state
 from rancheros.init.console import open_console
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.switch_root import ensure_layout, switch_root
@@ -25,22 +25,36 @@ from rancheros.init.switch_root import ensure_layout, switch_root
 log = logging.getLogger(__name__)
 
 
+def into_os_image(doc: dict) -> None:
+    """From the initrd to the OS image: its drivers, the image found and checked, the switch."""
+    loaded = insmod.load_all(f"/lib/modules/{os.uname().release}")
+    image = osimage.locate(str(config.get(doc, "rancher.image") or osimage.DEFAULT_SOURCE))
+    osimage.verify(image.path, osimage.expected_sha256())
+    osimage.mount_root(image, root.NEWROOT)
+    old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        switch_root(root.NEWROOT)
+        files, size = root.clear_initrd(old_root)
+    finally:
+        os.close(old_root)
+    log.info("root: OS image %s (from %s) mounted read-only; initrd: %d modules, %d files (%d MiB) freed",
+             image.path, image.origin, loaded, files, size >> 20)
+
+
 def early_boot() -> None:
     """Everything up to a running system in the real root."""
     paths = ConfigPaths.from_env()
-    doc = config.load(paths)  # defaults, image and cmdline: the local layer is on the state disk
+    doc = config.load(paths)  # defaults and cmdline: the image and local layers are not here yet
     if config.get(doc, "rancher.debug") is True:
         logging.getLogger("rancheros").setLevel(logging.DEBUG)
-    modules.load(doc)
-    root.mount_tmpfs_root(root.NEWROOT)
-    dev = state.setup(state.StateSettings.from_config(doc), root.NEWROOT + root.STATE_DIR)
-    if dev is not None:
-        root.bind_persistent(root.NEWROOT)
-    stats = root.move_tree("/", root.NEWROOT, skip={root.NEWROOT, *mounts.API_MOUNTS})
-    switch_root(root.NEWROOT)
+    into_os_image(doc)
     ensure_layout()
-    log.info("root: %d files (%d MiB) moved from the initramfs%s", stats.files, stats.bytes >> 20,
-             "" if dev else " (memory mode)")
+    doc = config.load(paths)  # now with the image's layer
+    modules.load(doc)
+    dev = state.setup(state.StateSettings.from_config(doc), root.STATE_DIR)
+    if dev is None:
+        root.mount_memory_state(root.STATE_DIR)
+    root.bind_persistent()
 
 
 def boot_pid1(console_path: str | None = None) -> NoReturn:

@@ -13,7 +13,6 @@ import signal
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Callable
 
 import psutil
@@ -48,6 +47,20 @@ def stop_stale_dockerd(pidfile: str, timeout: float = 20.0) -> None:
         proc.kill()
 
 
+def seed_system_images(data_root: str, store_dir: str | None = None) -> None:
+    """Link the OS image's system images into dockerd's store before it starts (nothing to load)."""
+    from rancheros.sysdocker import imagestore
+
+    store_dir = store_dir or imagestore.STORE_DIR
+    if not os.path.isdir(store_dir):
+        log.debug("no system image store at %s", store_dir)
+        return
+    t0 = time.monotonic()
+    report = imagestore.seed(store_dir, data_root)
+    log.info("system images: %d layers, %d images linked from the OS image in %.2fs%s", report.layers,
+             report.images, time.monotonic() - t0, f" ({report.removed} old layers unlinked)" if report.removed else "")
+
+
 def _exit_words(returncode: int | None) -> str:
     if returncode is None:
         return "still running"
@@ -74,15 +87,15 @@ class Supervisor:
         """dockerd, images, (first time: the local cloud-init stage), services."""
         from rancheros.sysdocker.daemon import SystemDocker, SystemDockerConfig
         from rancheros.sysdocker.engine import Engine
-        from rancheros.sysdocker.preload import BUNDLED_DIR, preload_images
+        from rancheros.sysdocker.preload import preload_images
 
         cfg = SystemDockerConfig.from_dict(self._settings().get("system_docker"))
         stop_stale_dockerd(cfg.pidfile)
+        seed_system_images(cfg.data_root)
         self.daemon = SystemDocker(cfg)
         self.daemon.start()
         client = self.daemon.wait_ready(timeout=READY_TIMEOUT)  # logs "system-docker ready"
-        release = Path(cfg.preload_dir) == Path(BUNDLED_DIR)  # loaded once, the RAM copy is dead weight
-        failed = [r for r in preload_images(client, cfg.preload_dir, release) if getattr(r, "error", None)]
+        failed = [r for r in preload_images(client, cfg.preload_dir) if getattr(r, "error", None)]
         log.info("images loaded%s", f" ({len(failed)} archives failed)" if failed else "")
         if first and self.local_stage is not None:
             self.local_stage(self.doc)

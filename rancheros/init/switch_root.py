@@ -1,7 +1,7 @@
 """Make the new root `/` for PID 1 (and so for everything it starts), the way switch_root(8) does.
 
 The kernel file systems move along, the new root is moved over `/` and PID 1
-chroots into it. The old initramfs is already empty (root.move_tree).
+chroots into it; PID 1 then deletes the initrd's files (root.clear_initrd).
 """
 
 from __future__ import annotations

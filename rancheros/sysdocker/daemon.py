@@ -22,7 +22,7 @@ import docker
 import psutil
 
 from rancheros.errors import DockerError
-from rancheros.sysdocker.preload import BUNDLED_DIR
+from rancheros.sysdocker.preload import DEFAULT_DIR as PRELOAD_DIR
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +47,7 @@ class SystemDockerConfig:
     bridge: str = "none"
     iptables: bool = False
     log_level: str = "warn"
-    preload_dir: str = BUNDLED_DIR
+    preload_dir: str = PRELOAD_DIR
     args: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
     log_file: str = "/var/log/system-docker.log"

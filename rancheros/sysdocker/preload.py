@@ -1,4 +1,7 @@
-"""Load the bundled image archives into system Docker, skipping those it already has.
+"""Load the image archives an operator left in the preload directory into system Docker, once.
+
+The system images need no loading (imagestore.py links them from the OS image); this is for
+add-on images brought along on the state disk, as RancherOS's preload directories were.
 
 An archive is skipped when every repo tag in its manifest.json already names
 the archive's image ID, so a reboot with persistent state loads nothing.
@@ -19,8 +22,7 @@ from docker.errors import DockerException, ImageNotFound
 log = logging.getLogger(__name__)
 
 ARCHIVE_SUFFIXES = (".tar", ".tar.gz", ".tgz", ".tar.xz", ".tar.zst")
-# The archive built into the initramfs: it sits in the RAM root and every boot brings it back.
-BUNDLED_DIR = "/usr/share/rancheros/images"
+DEFAULT_DIR = "/var/lib/rancher/preload/system-docker"
 
 
 @dataclass
@@ -87,19 +89,8 @@ def already_present(client: docker.DockerClient, images: list[ArchiveImage]) -> 
     return bool(images)
 
 
-def _release(path: Path) -> None:
-    try:
-        path.unlink()
-    except OSError as e:
-        log.warning("could not delete the loaded archive %s: %s", path, e)
-
-
-def preload_images(client: docker.DockerClient, preload_dir: str | Path,
-                   release: bool = False) -> list[PreloadResult]:
-    """Load each archive under `preload_dir` the daemon lacks; a bad archive is reported, never fatal.
-
-    `release` deletes an archive once the daemon holds its images (the bundled one: its RAM is worth more).
-    """
+def preload_images(client: docker.DockerClient, preload_dir: str | Path) -> list[PreloadResult]:
+    """Load each archive under `preload_dir` the daemon lacks; a bad archive is reported, never fatal."""
     results = []
     for path in archives(preload_dir):
         t0 = time.monotonic()
@@ -110,8 +101,6 @@ def preload_images(client: docker.DockerClient, preload_dir: str | Path,
             if already_present(client, images):
                 results.append(PreloadResult(str(path), tags, False, time.monotonic() - t0))
                 log.info("image %s already loaded", ", ".join(tags))
-                if release:
-                    _release(path)
                 continue
             with open(path, "rb") as f:
                 for message in client.api.load_image(f):  # a stream: loading ends when it does
@@ -122,8 +111,6 @@ def preload_images(client: docker.DockerClient, preload_dir: str | Path,
             seconds = time.monotonic() - t0
             results.append(PreloadResult(str(path), tags, True, seconds))
             log.info("image %s loaded in %.2fs", ", ".join(tags), seconds)
-            if release:
-                _release(path)
         except (OSError, KeyError, ValueError, tarfile.TarError, DockerException) as e:
             reason = getattr(e, "explanation", None) or str(e)
             results.append(PreloadResult(str(path), tags, False, time.monotonic() - t0, reason))

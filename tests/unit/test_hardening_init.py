@@ -16,7 +16,7 @@ import types
 
 import pytest
 
-from rancheros.init import bounded, console, libc, main, pid1, recovery, shutdown
+from rancheros.init import console, libc, main, pid1, recovery, shutdown
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.shutdown import Action, MountEntry
 
@@ -283,6 +283,8 @@ def test_every_early_boot_command_has_a_timeout_and_a_console_line(which, tmp_pa
 
 def test_bounded_run_leaves_a_child_that_will_not_die(tmp_path, caplog):
     """A command whose pipes a grandchild keeps open is not waited for after SIGKILL."""
+    from rancheros.init import bounded
+
     script = tmp_path / "stubborn"
     script.write_text("#!/bin/sh\nsleep 30 &\nsleep 30\n")
     script.chmod(0o755)

@@ -1,0 +1,40 @@
+"""The OS image: the whole OS root as one compressed, read-only squashfs, plus its sha256.
+
+squashfs with xz (Debian's squashfs-tools); bench/size.py compares it with zstd and EROFS.
+Reproducible: every timestamp is SOURCE_DATE_EPOCH and mksquashfs sorts its input.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+from rosbuild import steps
+
+MKSQUASHFS_ARGS = ["-comp", "xz", "-b", "1M", "-Xdict-size", "100%", "-noappend", "-no-progress", "-quiet"]
+
+
+def mksquashfs_argv(stage: Path, out: Path, epoch: int, processors: int | None = None) -> list[str]:
+    return ["mksquashfs", str(stage), str(out), *MKSQUASHFS_ARGS, "-all-time", str(epoch),
+            "-mkfs-time", str(epoch), "-processors", str(processors or os.cpu_count() or 1)]
+
+
+def sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def build(stage: Path, out: Path) -> str:
+    """Pack `stage` into `out` and write `out`.sha256 (sha256sum format); returns the digest."""
+    tmp = out.with_name(out.name + ".tmp")
+    if tmp.exists():
+        tmp.unlink()
+    steps.run(mksquashfs_argv(stage, tmp, steps.SOURCE_DATE_EPOCH))
+    os.replace(tmp, out)
+    digest = sha256_file(out)
+    out.with_name(out.name + ".sha256").write_text(f"{digest}  {out.name}\n")
+    return digest
