@@ -142,6 +142,12 @@ class Engine:
         for p in graph.problems:
             log.warning("%s", p)
         state = {"services": services}
+        # A service with nothing to do is done before anything starts: its dependants need not wait
+        # for its turn (the console does not wait for the network when cloud-init has no network work).
+        skipped = {n for n, s in services.items() if (not names or n in names) and self._skipped(s)}
+        for n in sorted(skipped):
+            log.info("service %s: skipped (%s: no)", n, services[n].condition)
+            report.actions[n] = SKIPPED
 
         def action(name: str) -> str:
             return self._up_one(state["services"][name])
@@ -157,8 +163,15 @@ class Engine:
                 return self._reload_graph(state, report)
             return None
 
-        run_graph(graph, action, scope=names, workers=self.workers, on_done=on_done)
+        run_graph(graph, action, scope=names, workers=self.workers, on_done=on_done, skip=skipped)
         return report
+
+    def _skipped(self, svc: Service) -> bool:
+        """The service's condition is known and false (an unknown one fails when the service's turn comes)."""
+        try:
+            return bool(svc.condition) and not conditions.holds(svc.condition, self.doc)
+        except ServiceError:
+            return False
 
     def _reload_graph(self, state: dict, report: UpReport) -> Graph:
         """Re-read the config after a reloadconfig service ran; later services use the new definitions."""

@@ -18,15 +18,16 @@ R = TypeVar("R")
 
 def run_graph(graph: Graph, action: Callable[[str], R], scope: Iterable[str] | None = None,
               workers: int = 4,
-              on_done: Callable[[str, R | BaseException], Graph | None] | None = None) -> dict[str, R | BaseException]:
+              on_done: Callable[[str, R | BaseException], Graph | None] | None = None,
+              skip: Iterable[str] = ()) -> dict[str, R | BaseException]:
     """Run `action(name)` for every runnable name in `scope` (default: all), dependencies first.
 
-    Names outside the scope count as done. A failed action is recorded (as its exception) and
+    Names outside the scope, and those in `skip`, count as done from the start. A failed action is recorded (as its exception) and
     does not hold back its dependants: ordering, not hard requirement, so one broken service
     never stops the boot. `on_done` may return a new Graph, used from then on.
     """
     in_scope = set(graph.deps) if scope is None else set(scope)
-    done: set[str] = set(graph.deps) - in_scope
+    done: set[str] = (set(graph.deps) - in_scope) | set(skip)
     started: set[str] = set(done)
     results: dict[str, R | BaseException] = {}
     futures: dict[Future, str] = {}
