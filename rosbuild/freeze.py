@@ -50,8 +50,23 @@ def build() -> Path:
     workdir.mkdir(parents=True)
     steps.run([sys.executable, "-m", "PyInstaller", *options(workdir), str(SPEC)],
               env=_env())
+    drop_install_records(out)
     stamp.done()
     return out
+
+
+def drop_install_records(frozen: Path) -> list[Path]:
+    """Remove what pip wrote about the venv it installed into (RECORD, direct_url.json, INSTALLER).
+
+    RECORD hashes the venv's console scripts, whose first line is the venv's own path: kept, they
+    made the frozen binary, and so the image, differ between two checkouts of one commit.
+    Nothing reads them at run time (importlib.metadata needs METADATA and entry_points.txt).
+    """
+    gone = [p for pattern in ("RECORD", "direct_url.json", "INSTALLER")
+            for p in (frozen / "_internal").glob(f"*.dist-info/{pattern}")]
+    for p in gone:
+        p.unlink()
+    return gone
 
 
 def _env() -> dict:

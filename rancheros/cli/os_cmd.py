@@ -1,4 +1,4 @@
-"""`ros os reboot|shutdown|halt`: ask PID 1 for an orderly stop.
+"""`ros os version` (what runs), and `ros os reboot|shutdown|halt`: ask PID 1 for an orderly stop.
 
 PID 1 maps SIGUSR1 to reboot, SIGTERM to power-off and SIGUSR2 to halt
 (rancheros.init.shutdown.SIGNAL_ACTIONS); the console's `reboot`, `poweroff`
@@ -7,6 +7,7 @@ and `halt` links end up here too.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 
@@ -41,7 +42,36 @@ def signal_init(action: str) -> None:
 
 @click.group("os")
 def os_group() -> None:
-    """Reboot, power off or halt this machine."""
+    """The running OS's version; reboot, power off or halt this machine."""
+
+
+def version_lines(manifest: dict, booted: dict | None) -> list[str]:
+    """What `ros os version` prints (pure)."""
+    lines = [f"{manifest.get('name', 'RancherOS-Py')} {manifest.get('version', 'unknown')} "
+             f"(commit {manifest.get('commit', 'unknown')})"]
+    if booted:
+        lines.append(f"image: {booted.get('path')} from {booted.get('origin')}"
+                     + (f", sha256 {booted['sha256']}" if booted.get("sha256") else ""))
+    return lines
+
+
+@os_group.command("version")
+def version_cmd() -> None:
+    """Print the running OS version, its build commit and the image it booted."""
+    from rancheros.init.osimage import BOOTED, MANIFEST
+
+    try:
+        with open(os.environ.get("ROS_MANIFEST", MANIFEST)) as f:
+            manifest = json.load(f)
+    except (OSError, ValueError) as e:
+        raise RosError(f"cannot read the OS manifest {MANIFEST}: {e}") from None
+    try:
+        with open(os.environ.get("ROS_BOOTED", BOOTED)) as f:
+            booted = json.load(f)
+    except (OSError, ValueError):
+        booted = None
+    for line in version_lines(manifest, booted):
+        click.echo(line)
 
 
 def _power_command(action: str, help_text: str) -> click.Command:

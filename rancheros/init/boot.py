@@ -29,8 +29,10 @@ def into_os_image(doc: dict) -> None:
     """From the initrd to the OS image: its drivers, the image found and checked, the switch."""
     loaded = insmod.load_all(f"/lib/modules/{os.uname().release}")
     image = osimage.locate(str(config.get(doc, "rancher.image") or osimage.DEFAULT_SOURCE))
-    osimage.verify(image.path, osimage.expected_sha256())
+    expected = osimage.expected_sha256()
+    osimage.verify(image.path, expected)
     osimage.mount_root(image, root.NEWROOT)
+    image.record(expected)
     old_root = os.open("/", os.O_RDONLY | os.O_DIRECTORY)
     try:
         switch_root(root.NEWROOT)

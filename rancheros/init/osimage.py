@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
+import json
 import logging
 import os
 import time
@@ -29,6 +30,8 @@ BOOT_DIR = "/run/rancheros"                        # /run moves into the new roo
 MEDIUM_DIR = BOOT_DIR + "/medium"
 IMAGE_DIR = BOOT_DIR + "/os"
 RW_DIR = BOOT_DIR + "/rw"
+BOOTED = BOOT_DIR + "/image.json"                 # what this boot runs, for `ros os version`
+MANIFEST = "/usr/share/rancheros/manifest.json"    # in the image: version, commit, packages
 SAY_EVERY = 5.0  # a step that takes longer says so on the console at this interval
 
 LOOP_CTL_GET_FREE = 0x4C82
@@ -41,6 +44,12 @@ class Image:
 
     path: str
     origin: str
+
+    def record(self, sha256: str | None, path: str = BOOTED) -> None:
+        """Leave a note of what this boot runs in /run (kept across the root switch)."""
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with open(path, "w") as f:
+            json.dump({"path": self.path, "origin": self.origin, "sha256": sha256}, f)
 
 
 class Progress:
