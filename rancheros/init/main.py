@@ -15,6 +15,7 @@ the standard library at the top, so nothing can fail before the guard.
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -166,11 +167,9 @@ def fatal(error: BaseException, console: str | None = None) -> NoReturn:
     except BaseException as e:
         _say(f"early mounts: {e}")
     try:
-        from functools import partial
-
         from rancheros.init import recovery
         from rancheros.init.pid1 import Pid1, Pid1Config
-        Pid1(Pid1Config(manager=partial(recovery.shell, console or "/dev/console"), name="recovery shell",
+        Pid1(Pid1Config(manager=functools.partial(recovery.shell, console or "/dev/console"), name="recovery shell",
                         unmount=real)).run()
     except BaseException as e:  # Pid1.run never returns: this is an import that failed
         error = e
@@ -215,9 +214,17 @@ def _run_test_manager(args: InitArgs) -> NoReturn:
     Pid1(cfg).run()
 
 
+def _preload_fatal_path() -> None:
+    """Import now what `fatal` needs: after switch_root the initramfs's files are gone."""
+    import rancheros.errors  # noqa: F401
+    from rancheros import log as _log  # noqa: F401
+    from rancheros.init import console as _console, mounts as _mounts, pid1 as _pid1, recovery as _recovery  # noqa: F401
+
+
 def _boot(argv: list[str], holder: list[str | None]) -> None:
     """The production PID 1: parse (never fails), then the early boot and the PID 1 loop."""
     args = _parse(argv)
+    _preload_fatal_path()
     holder[0] = args.console
     for problem in args.problems:
         _say(f"ignoring option {problem}")
