@@ -1,6 +1,8 @@
 """The OS image: the whole OS root as one compressed, read-only squashfs, plus its sha256.
 
-squashfs with xz (Debian's squashfs-tools); bench/size.py compares it with zstd and EROFS.
+squashfs with zstd (Debian's squashfs-tools). Measured on this tree under TCG: xz is 10% smaller (81 MB
+against 88) but dockerd's first start took 10.5 s instead of 5.4 s; EROFS (erofs-utils 1.5, lz4hc
+only) was 172 MB.
 Reproducible: every timestamp is SOURCE_DATE_EPOCH and mksquashfs sorts its input.
 """
 

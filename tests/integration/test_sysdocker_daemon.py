@@ -67,21 +67,3 @@ def test_preload_loads_missing_archives_once(system_docker, busybox_image, tmp_p
     second = {Path(r.archive).name: r for r in preload_images(system_docker, archive.parent)}
     assert not second["preload.tar"].loaded and second["preload.tar"].error is None
     system_docker.images.remove(tag)
-
-
-def test_preload_can_release_the_archives_it_has_loaded(system_docker, busybox_image, tmp_path):
-    tag = "ros-test/release:v1"
-    system_docker.images.get(busybox_image).tag("ros-test/release", "v1")
-    images = tmp_path / "images"
-    images.mkdir()
-    with open(images / "release.tar", "wb") as f:
-        for chunk in system_docker.api.get_image(tag):
-            f.write(chunk)
-    (images / "broken.tar").write_bytes(b"not a tar")
-    try:
-        results = preload_images(system_docker, images, release=True)  # already present: released too
-        assert [r.error is None for r in results] == [False, True]
-        assert sorted(p.name for p in images.iterdir()) == ["broken.tar"]  # a failed one stays for a retry
-        assert system_docker.images.get(tag)
-    finally:
-        system_docker.images.remove(tag)
