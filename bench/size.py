@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Sizes of what the build produces, and the initramfs compressors compared.
+"""Sizes of what the build produces and what takes the space, and the initrd compressors compared.
 
     .venv/bin/python bench/size.py                 # sizes (builds first if needed)
     .venv/bin/python bench/size.py --compressors   # + each compressor: size, compress/decompress time
     .venv/bin/python bench/size.py --boot          # + kernel unpack time in QEMU per compressor
+
+The OS image is squashfs: each part's share of it is its size compressed alone with the image's
+compressor (zstd -19), which is what it costs in the image to within a few percent.
 
 Prints figures; asserts nothing.
 """
@@ -38,21 +41,36 @@ def du(path: Path) -> int:
     return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
 
 
+def zstd_size(paths: list[Path]) -> int:
+    """Bytes of the files compressed by zstd -19 (the image's compressor), as one stream."""
+    data = b"".join(p.read_bytes() for p in paths if p.is_file() and not p.is_symlink())
+    return len(subprocess.run(["zstd", "-19", "-T0", "-q", "--stdout"], input=data, capture_output=True,
+                              check=True).stdout)
+
+
+def files(path: Path) -> list[Path]:
+    return sorted(p for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
 def sizes(art: cli.Artifacts) -> None:
     m = json.loads(art.manifest.read_text())
-    stage = steps.cache_dir() / "initramfs-stage"
+    stage = steps.cache_dir() / "os-root-stage"
     print("== artefacts")
-    print(f"ISO                      {mb(art.iso.stat().st_size)}")
+    print(f"ISO                      {mb(art.iso.stat().st_size)}   (vmlinuz + small initrd + OS image)")
+    print(f"OS image (squashfs)      {mb(art.image.stat().st_size)}")
+    print(f"small initrd ({m['compression']:4})      {mb(m['sizes']['initrd_small'])}   "
+          f"({mb(m['initrd_uncompressed']).strip()} unpacked)")
+    print(f"initrd (kernel+initrd)   {mb(art.initrd.stat().st_size)}   (small initrd + OS image)")
     print(f"vmlinuz                  {mb(art.vmlinuz.stat().st_size)}")
-    print(f"initrd ({m['compression']:4})            {mb(m['initrd_compressed'])}")
-    print(f"initrd uncompressed      {mb(m['initrd_uncompressed'])}")
-    print("== initramfs content")
-    print(f"frozen binary (onedir)   {mb(du(stage / 'usr/lib/rancheros'))}")
-    for rel in ENGINE:
-        print(f"{Path(rel).name:24} {mb((stage / rel).stat().st_size)}")
-    print(f"kernel modules           {mb(du(stage / 'usr/lib/modules'))}")
-    print(f"shared libraries         {mb(du(stage / 'usr/lib/x86_64-linux-gnu'))}")
-    print(f"system images archive    {mb(m['sizes']['images_archive'])}")
+    print("== what takes the OS image's space: unpacked -> compressed (zstd -19)")
+    parts = [("frozen binary (onedir)", files(stage / "usr/lib/rancheros"))]
+    parts += [(Path(rel).name, [stage / rel]) for rel in ENGINE]
+    parts += [("kernel modules", files(stage / "usr/lib/modules")),
+              ("shared libraries", files(stage / "usr/lib/x86_64-linux-gnu")),
+              ("system images (unpacked layers)", files(stage / "usr/share/rancheros/store"))]
+    for name, paths in parts:
+        raw = sum(p.stat().st_size for p in paths if p.is_file() and not p.is_symlink())
+        print(f"{name:32} {mb(raw)} -> {mb(zstd_size(paths))}")
     print("== images (all layers, uncompressed; os-base's layer is shared)")
     for key, value in sorted(m["sizes"].items()):
         if key.startswith("image:"):
@@ -73,7 +91,7 @@ def frozen_start(runs: int = 10) -> None:
 
 def compressors(boot: bool) -> None:
     raw = steps.cache_dir() / "initrd.cpio"
-    print(f"== compressors on the {mb(raw.stat().st_size).strip()} initramfs cpio")
+    print(f"== compressors on the {mb(raw.stat().st_size).strip()} small initrd's cpio")
     with tempfile.TemporaryDirectory() as tmp:
         for name, cmd in initramfs.COMPRESSORS.items():
             out = Path(tmp) / f"initrd.{name}"
