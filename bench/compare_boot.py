@@ -4,10 +4,11 @@ and print one table of milestones: the floor, ours, and a general-purpose Linux.
 
     .venv/bin/python bench/compare_boot.py [--runs 3] [--memory 1024] [--only NAME ...]
 
-floor: a busybox /init that starts dockerd and runs one container, from RAM. ours: the built
-image installed on a state disk (booted once, so formatting, image loading and host keys are
+floor: a busybox /init that starts dockerd and runs one container, from RAM. ours: the kernel and
+the small initrd, which find the OS image on a medium (the ISO as a CD: the same path as a disk
+slot) and boot it in place, with a state disk booted once before (formatting and host keys
 done), as an operator runs it; ours-live: the same with no disk (memory mode, every boot a first
-boot). general-purpose: Debian 12 with systemd, docker.io and openssh-server on a disk image,
+boot, as the ISO's first boot without its boot menu). general-purpose: Debian 12 with systemd, docker.io and openssh-server on a disk image,
 also booted once before. Each timed boot of an installed system gets a fresh copy of its disk.
 
 Milestones are timed on the host from QEMU's start to the first serial line
@@ -162,9 +163,10 @@ def boot_once(system: System, memory: int, timeout: float, log_path: Path | None
 
 def systems(args) -> list[System]:
     kernel = DIST / "vmlinuz"
-    ours_initrd, ours_iso = DIST / "initrd", DIST / "rancheros.iso"
-    if not kernel.exists() or not ours_initrd.exists():
-        sys.exit("compare_boot: build first (./build.py build): dist/artifacts/vmlinuz and initrd are missing")
+    ours_initrd, ours_iso = DIST / "initrd-small", DIST / "rancheros.iso"
+    if not kernel.exists() or not ours_initrd.exists() or not ours_iso.exists():
+        sys.exit("compare_boot: build first (./build.py build): dist/artifacts/vmlinuz, initrd-small or the ISO "
+                 "is missing")
     kernel_tree = next((t for t in (cache_dir() / "extract").glob("linux-image-*")
                         if (t / "lib/modules").is_dir()), None)
     if kernel_tree is None:
@@ -184,7 +186,8 @@ def systems(args) -> list[System]:
     base = "panic=10 console=tty0 console=ttyS0"  # as ours (kernel kept as chatty as ours)
     ours_append = iso.entries(build_cli.kernel_recipe()["cmdline"])[0].cmdline  # the ISO's live entry
     userdata = _ours_userdata(pub)
-    ours_vm = {"kernel": kernel, "initrd": ours_initrd, "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"}
+    ours_vm = {"kernel": kernel, "initrd": ours_initrd, "iso": ours_iso,
+               "append": f"{ours_append} rancher.cloud_init.user_data={userdata}"}
     ours_patterns = {"init started": r"rancheros: init started", "docker answering": r"rancheros: system-docker ready",
                      "container ran": r"rancheros: service \S+: (started|ran to completion)"}
     ours_extra = {"all services up": r"rancheros: services up"}

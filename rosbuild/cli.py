@@ -129,7 +129,7 @@ def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
             facts["image_sha256"] = osimage.build(stage, image)
             facts_file.write_text(json.dumps(facts))
             stamp.done()
-    small = work / "initrd-small"
+    small = out / "initrd-small"   # the initrd without the image: the ISO's, and any boot from a medium
     initrd = out / "initrd"
     with steps.step(f"initrd ({compression})"):
         stamp = steps.Stamp(f"initrd-{clone}", steps.hash_data(facts, krec, steps.hash_files([frozen]), code,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from rosbuild import steps
 
-MKSQUASHFS_ARGS = ["-comp", "zstd", "-Xcompression-level", "19", "-b", "1M", "-noappend", "-no-progress", "-quiet"]
+MKSQUASHFS_ARGS = ["-comp", "zstd", "-Xcompression-level", "19", "-b", "128K", "-noappend", "-no-progress", "-quiet"]
 
 
 def mksquashfs_argv(stage: Path, out: Path, epoch: int, processors: int | None = None) -> list[str]:

@@ -64,6 +64,7 @@ SERVICE_SCHEMA: dict = _obj({
     "security_opt": STR_LIST,
     "stop_signal": STR,
     "mem_limit": {"type": ["string", "integer"]},
+    "cpu_shares": INT,
     "log_driver": STR,
     "log_opt": _map_of(SCALAR),
     "logging": {"type": "object"},

@@ -41,7 +41,7 @@ _KEYS: dict[str, tuple[type, ...]] = {
     "depends_on": (list, dict), "working_dir": (str,), "user": (str, int), "hostname": (str,),
     "stop_signal": (str,), "shm_size": (str, int), "dns": (list, str), "extra_hosts": (list, dict),
     "domainname": (str,), "dns_search": (list, str), "mem_limit": (str, int), "log_driver": (str,),
-    "log_opt": (dict,),
+    "log_opt": (dict,), "cpu_shares": (int,),
 }
 # Accepted for Compose compatibility, without effect on a system container (named after its service,
 # mostly on the host network): logged once per parse.
@@ -113,6 +113,7 @@ class Service:
     domainname: str | None = None
     dns_search: list[str] = field(default_factory=list)
     mem_limit: str | int | None = None
+    cpu_shares: int | None = None   # relative CPU weight under contention (Docker's default 1024)
     log_driver: str | None = None
     log_opt: dict[str, str] = field(default_factory=dict)
 
@@ -293,6 +294,7 @@ def create_args(svc: Service, extra_labels: dict[str, str] | None = None) -> Cre
         "extra_hosts": svc.extra_hosts or None,
         "dns_search": svc.dns_search or None,
         "mem_limit": svc.mem_limit,
+        "cpu_shares": svc.cpu_shares,
         "log_config": {"Type": svc.log_driver, "Config": svc.log_opt} if svc.log_driver else None,
     }
     container: dict = {

@@ -4,7 +4,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.errors import ConfigError
-from rancheros.userdocker import tls
 
 DOCKER_GID = 1101  # group `docker` of the user Docker: its socket's group, shared with the console
 TLS_PORT = 2376
@@ -75,6 +74,7 @@ def build(cfg: dict, tls_dir: Path, dockerd: str = DOCKERD) -> DockerdCommand:
     for k in sorted(log_opts):
         argv += ["--log-opt", f"{k}={log_opts[k]}"]
     if cfg.get("tls"):
+        from rancheros.userdocker import tls  # cryptography is a third of a `ros` start: only when asked
         if not any(h.startswith("tcp://") for h in hosts):
             hosts.append(f"tcp://0.0.0.0:{TLS_PORT}")
         argv += ["--tlsverify", "--tlscacert", str(tls_dir / tls.CA_CERT),
