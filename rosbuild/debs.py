@@ -8,7 +8,6 @@ later builds read versions from the lock, so a second build downloads nothing.
 from __future__ import annotations
 
 import fnmatch
-import hashlib
 import json
 import logging
 import os
@@ -228,14 +227,6 @@ def locked(pset: PackageSet, update: bool = False, path: Path = LOCK_FILE) -> li
 
 # ---- download and extract ---------------------------------------------------
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def parse_madison(text: str) -> set[tuple[str, str]]:
     """The (name, version) pairs an `apt-cache madison` listing offers."""
     pairs = set()
@@ -278,7 +269,7 @@ def fetch(debs: Iterable[Deb]) -> dict[str, Path]:
         p = dest / d.filename
         if not p.exists():
             raise BuildError(f"apt-get download did not produce {p.name}")
-        if d in missing and d.sha256 and _sha256(p) != d.sha256:
+        if d in missing and d.sha256 and steps.sha256_file(p) != d.sha256:
             p.unlink()
             raise BuildError(f"{p.name}: sha256 differs from the lock file")
         paths[d.name] = p

@@ -66,11 +66,8 @@ class Layer:
 
     @classmethod
     def from_file(cls, path: Path) -> "Layer":
-        h = hashlib.sha256()
         with open(path, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-        return cls(Path(path), h.hexdigest())
+            return cls(Path(path), hashlib.file_digest(f, "sha256").hexdigest())
 
 
 @dataclass

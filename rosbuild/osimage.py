@@ -8,7 +8,6 @@ Reproducible: every timestamp is SOURCE_DATE_EPOCH and mksquashfs sorts its inpu
 
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -22,14 +21,6 @@ def mksquashfs_argv(stage: Path, out: Path, epoch: int, processors: int | None =
             "-mkfs-time", str(epoch), "-processors", str(processors or os.cpu_count() or 1)]
 
 
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def build(stage: Path, out: Path) -> str:
     """Pack `stage` into `out` and write `out`.sha256 (sha256sum format); returns the digest."""
     tmp = out.with_name(out.name + ".tmp")
@@ -37,6 +28,6 @@ def build(stage: Path, out: Path) -> str:
         tmp.unlink()
     steps.run(mksquashfs_argv(stage, tmp, steps.SOURCE_DATE_EPOCH))
     os.replace(tmp, out)
-    digest = sha256_file(out)
+    digest = steps.sha256_file(out)
     out.with_name(out.name + ".sha256").write_text(f"{digest}  {out.name}\n")
     return digest

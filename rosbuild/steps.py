@@ -87,6 +87,12 @@ def hash_files(paths: Iterable[Path], base: Optional[Path] = None) -> str:
     return h.hexdigest()
 
 
+def sha256_file(path: Path) -> str:
+    """The hex sha256 of one file's contents."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()
+
+
 def hash_data(*parts: object) -> str:
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()
 
