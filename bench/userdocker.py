@@ -31,7 +31,7 @@ ART = ROOT / "dist" / "artifacts"
 
 def _artifacts() -> Artifacts:
     return Artifacts(ART / "rancheros.iso", ART / "vmlinuz", ART / "initrd", ART / "manifest.json",
-                     kernel_recipe()["cmdline"], [])
+                     kernel_recipe()["cmdline"], ART / "rancheros.img")
 
 
 def _boot_to_docker(m: Machine) -> tuple[float, float]:

@@ -36,6 +36,11 @@ class Artifacts:
     image: Path
 
     @property
+    def initrd_small(self) -> Path:
+        """The initrd without the image, for boots that find it on a medium (the ISO's own)."""
+        return self.iso.with_name("initrd-small")
+
+    @property
     def live_cmdline(self) -> str:
         """The command line of the ISO's default (live) entry, for direct -kernel boots."""
         return iso.entries(self.cmdline)[0].cmdline

@@ -39,11 +39,13 @@ class Machine:
     memory: int = 2048
     key_on_cmdline: bool = True   # False: the test's datasource must deliver the key
     boot_timeout: float = BOOT
+    medium: bool = False          # True: the small initrd finds the image on the ISO (a CD), as installed
+    state_disk: bool = True       # False: no disk at all (memory mode)
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
         self.key = SshKey.generate(self.workdir)
-        self.disk = create_disk(self.workdir / "state.img", "6G")
+        self.disk = create_disk(self.workdir / "state.img", "6G") if self.state_disk else None
         self.ssh_port = free_port()
         self.ports = {p: free_port() for p in self.guest_ports}
         self.vm: Optional[VM] = None
@@ -60,8 +62,10 @@ class Machine:
         user_data = cloud_config_cmdline({"ssh_authorized_keys": [self.key.public]}) if self.key_on_cmdline else ""
         append = " ".join(filter(None, [base_cmdline(self.artifacts, password), user_data, extra_append]))
         self.boots += 1
-        self.vm = VM(kernel=self.artifacts.vmlinuz, initrd=self.artifacts.initrd, append=append,
-                     disks=[self.disk, *extra_disks], memory=self.memory, ssh_port=self.ssh_port,
+        boot = ({"initrd": self.artifacts.initrd_small, "iso": self.artifacts.iso} if self.medium
+                else {"initrd": self.artifacts.initrd})
+        self.vm = VM(kernel=self.artifacts.vmlinuz, append=append, **boot,
+                     disks=[d for d in (self.disk, *extra_disks) if d], memory=self.memory, ssh_port=self.ssh_port,
                      hostfwd=[f"tcp:127.0.0.1:{h}-:{g}" for g, h in self.ports.items()],
                      extra_args=list(extra_args), serial_log=self.workdir / f"serial-{self.boots}.log")
         self.vm.start()
