@@ -13,7 +13,7 @@ import struct
 
 import pytest
 
-from machine import busybox_archive
+from machine import busybox_archive, wait_until
 from rosbuild.qemu import create_disk, free_port
 from sshvm import Ssh
 
@@ -47,6 +47,8 @@ def _ssh_and_container(vm, port: int, tmp_path) -> Ssh:
                      r"mounted read-only", log), log[-3000:]
     ssh = Ssh(port, password="rancher")
     ssh.wait(timeout=600, vm=vm)
+    # sshd is meant to answer before the user Docker has finished starting
+    wait_until(lambda: ssh.run("docker info", check=False).rc == 0, 600, "the user Docker answers")
     archive = busybox_archive(tmp_path)
     assert "Loaded image: e2e/busybox:1" in ssh.run("docker load", stdin=archive.read_bytes()).stdout
     assert ssh.out("docker run --rm e2e/busybox:1 echo container-ran") == "container-ran"
