@@ -11,6 +11,7 @@ import socket
 import sys
 import time
 
+SAY_EVERY = 5.0  # a boot step that takes longer says so on the console at this interval, while it runs
 SYSLOG_SOCKET = "/run/log.sock"  # made by the syslog service; /dev/log in containers links to it
 
 

@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
+from rancheros import log as boot_log
 from rancheros.errors import BootError
 from rancheros.init import libc, medium
 
@@ -32,7 +33,6 @@ IMAGE_DIR = BOOT_DIR + "/os"
 RW_DIR = BOOT_DIR + "/rw"
 BOOTED = BOOT_DIR + "/image.json"                 # what this boot runs, for `ros os version`
 MANIFEST = "/usr/share/rancheros/manifest.json"    # in the image: version, commit, packages
-SAY_EVERY = 5.0  # a step that takes longer says so on the console at this interval
 
 LOOP_CTL_GET_FREE = 0x4C82
 LOOP_SET_FD = 0x4C00
@@ -53,9 +53,9 @@ class Image:
 
 
 class Progress:
-    """Calls `say` at most every SAY_EVERY seconds: long steps show they are alive."""
+    """Calls `say` at most every boot_log.SAY_EVERY seconds: long steps show they are alive."""
 
-    def __init__(self, say: Callable[[str], None], every: float = SAY_EVERY):
+    def __init__(self, say: Callable[[str], None], every: float = boot_log.SAY_EVERY):
         self.say, self.every = say, every
         self.next = time.monotonic() + every
 

@@ -12,6 +12,7 @@ import subprocess
 import time
 from dataclasses import dataclass
 
+from rancheros import log as boot_log
 from rancheros.errors import BootError
 from rancheros.init import blockdev, libc
 
@@ -96,12 +97,18 @@ def resolve(settings: StateSettings, scan_only: list[str] | None = None) -> Stat
 
 def _wait_for_devices(settings: StateSettings) -> None:
     """Disks show up a moment after their drivers load; wait until the spec or a listed device exists."""
-    deadline = time.monotonic() + (settings.wait_seconds if settings.wait else 0)
+    start = time.monotonic()
+    deadline = start + (settings.wait_seconds if settings.wait else 0)
+    said = start
     while True:
         if blockdev.find_device(settings.dev, blockdev.scan()) or any(os.path.exists(d) for d in settings.autoformat):
             return
-        if time.monotonic() >= deadline:
+        now = time.monotonic()
+        if now >= deadline:
             return
+        if now - said >= boot_log.SAY_EVERY:
+            log.info("state: waiting for %s (%.0fs of %.0fs)", settings.dev, now - start, settings.wait_seconds)
+            said = now
         time.sleep(0.25)
 
 

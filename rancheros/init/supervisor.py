@@ -17,6 +17,7 @@ from typing import Callable
 
 import psutil
 
+from rancheros import log as boot_log
 from rancheros.errors import RosError
 from rancheros.init.backoff import Backoff
 from rancheros.init.shutdown import describe_status
@@ -94,7 +95,7 @@ class Supervisor:
         seed_system_images(cfg.data_root)
         self.daemon = SystemDocker(cfg)
         self.daemon.start()
-        client = self.daemon.wait_ready(timeout=READY_TIMEOUT)  # logs "system-docker ready"
+        client = self.daemon.wait_ready(timeout=READY_TIMEOUT, progress_every=boot_log.SAY_EVERY)  # logs "system-docker ready"
         failed = [r for r in preload_images(client, cfg.preload_dir) if getattr(r, "error", None)]
         log.info("images loaded%s", f" ({len(failed)} archives failed)" if failed else "")
         if first and self.local_stage is not None:

@@ -272,8 +272,8 @@ class SystemDocker:
         last: Exception | None = None
         while (now := time.monotonic()) < deadline:
             if now >= next_note:  # a ping can block for a minute: count from now, not in fixed steps
-                log.info("system-docker: not answering yet after %.0fs (restoring containers?); waiting up to %.0fs",
-                         now - began, timeout)
+                log.info("system-docker: not answering yet after %.0fs (after an unclean stop it restarts "
+                         "its containers first); waiting up to %.0fs", now - began, timeout)
                 next_note = now + progress_every
             if stop is not None and stop.is_set():
                 raise StopRequested(f"stop requested while waiting {now - began:.0f}s for system dockerd")
