@@ -95,10 +95,29 @@ def resolve(settings: StateSettings, scan_only: list[str] | None = None) -> Stat
     return None
 
 
+NO_DISK_WAIT = 2.0  # seconds to wait when the machine shows no disk at all (a live boot from CD)
+
+
+def disks_present(sys_block: str = "/sys/class/block") -> bool:
+    """Any block device that could hold the state (not a loop, RAM or CD device)."""
+    try:
+        names = os.listdir(sys_block)
+    except OSError:
+        return True  # cannot tell: wait the full time
+    return any(not n.startswith(("loop", "ram", "zram", "sr")) for n in names)
+
+
+def wait_limit(settings: StateSettings, disks: bool) -> float:
+    """How long to wait for the state device (pure): the full time only where a disk exists to wait for."""
+    if not settings.wait:
+        return 0.0
+    return settings.wait_seconds if disks else min(settings.wait_seconds, NO_DISK_WAIT)
+
+
 def _wait_for_devices(settings: StateSettings) -> None:
     """Disks show up a moment after their drivers load; wait until the spec or a listed device exists."""
     start = time.monotonic()
-    deadline = start + (settings.wait_seconds if settings.wait else 0)
+    deadline = start + wait_limit(settings, disks_present())
     said = start
     while True:
         if blockdev.find_device(settings.dev, blockdev.scan()) or any(os.path.exists(d) for d in settings.autoformat):

@@ -9,7 +9,7 @@ import pytest
 
 from rancheros.cli.os_cmd import version_lines
 from rancheros.errors import BootError
-from rancheros.init import insmod, medium, osimage
+from rancheros.init import insmod, medium, osimage, state
 from rancheros.sysdocker import imagestore
 
 
@@ -128,3 +128,15 @@ def test_version_lines():
                           {"path": "/run/rancheros/medium/rancheros.img", "origin": "/dev/sr0", "sha256": "ff"})
     assert lines == ["RancherOS-Py 1.2 (commit abc)", "image: /run/rancheros/medium/rancheros.img from /dev/sr0, sha256 ff"]
     assert version_lines({}, None) == ["RancherOS-Py unknown (commit unknown)"]
+
+
+def test_state_wait_is_short_without_any_disk(tmp_path):
+    settings = state.StateSettings(wait_seconds=10.0)
+    assert state.wait_limit(settings, disks=True) == 10.0
+    assert state.wait_limit(settings, disks=False) == state.NO_DISK_WAIT
+    assert state.wait_limit(state.StateSettings(wait=False), disks=True) == 0.0
+    for name in ("loop0", "sr0", "ram0"):
+        (tmp_path / name).mkdir()
+    assert not state.disks_present(str(tmp_path))
+    (tmp_path / "vda").mkdir()
+    assert state.disks_present(str(tmp_path))
