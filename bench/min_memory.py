@@ -12,6 +12,7 @@ A bisection between --low (assumed failing) and --high (checked first) finds the
 from __future__ import annotations
 
 import argparse
+import subprocess
 import sys
 import tempfile
 import time
@@ -42,7 +43,7 @@ def boots_and_runs(memory: int, timeout: float, medium: bool = False, live: bool
             if out.rc != 0 or out.stdout.strip() != "ran":
                 return False, f"docker run failed: {out.stderr.strip()[-200:]}"
             return True, f"SSH and a container in {time.monotonic() - t0:.0f}s"
-        except (RosError, AssertionError, OSError) as e:
+        except (RosError, AssertionError, OSError, subprocess.TimeoutExpired) as e:
             tail = m.vm.serial_text()[-300:].replace("\n", " | ") if m.vm else ""
             return False, f"{type(e).__name__}: {str(e).splitlines()[0][:120]} ... {tail}"
         finally:
