@@ -20,6 +20,7 @@ APT_PACKAGES = [
     "qemu-system-x86", "qemu-utils", "ovmf",
     "xorriso", "isolinux", "syslinux-common", "grub-pc-bin", "grub-efi-amd64-bin", "mtools",
     "busybox-static", "e2fsprogs", "dosfstools", "cpio", "zstd", "xz-utils", "kmod",
+    "squashfs-tools",  # the OS image (rosbuild/osimage.py)
     "openssh-client", "openssh-server", "iproute2", "dpkg-dev", "ca-certificates", "genisoimage",
     "chrony",  # tests/e2e: the NTP server the guest's ntp service syncs from (never sets this clock)
     "logrotate",  # tests/integration/test_syslog_rotation.py runs `ros syslog run` on this machine

@@ -96,28 +96,30 @@ def describe_status(status: int) -> str:
     return f"exit status {os.waitstatus_to_exitcode(status)}"
 
 
-def reap_all() -> list[tuple[int, int]]:
-    """Collect every exited child without blocking; returns (pid, status) pairs."""
+def _reap() -> tuple[list[tuple[int, int]], bool]:
+    """Collect every exited child without blocking, in a loop (a thousand zombies at once are no recursion).
+
+    Returns the (pid, status) pairs and whether a child still runs.
+    """
     reaped = []
     while True:
         try:
             pid, status = os.waitpid(-1, os.WNOHANG)
         except ChildProcessError:
-            return reaped
+            return reaped, False
         if pid == 0:
-            return reaped
+            return reaped, True
         reaped.append((pid, status))
 
 
+def reap_all() -> list[tuple[int, int]]:
+    """Collect every exited child without blocking; returns (pid, status) pairs."""
+    return _reap()[0]
+
+
 def _has_children() -> bool:
-    """Reap what has exited; True while a child still runs (a loop: a thousand zombies at once are no recursion)."""
-    while True:
-        try:
-            pid, _status = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return False
-        if pid == 0:
-            return True
+    """Reap what has exited; True while a child still runs."""
+    return _reap()[1]
 
 
 def bounded(fn: Callable[[], object], timeout: float, what: str) -> tuple[bool, str | None]:
