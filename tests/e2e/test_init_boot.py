@@ -139,7 +139,9 @@ def test_lifecycle_autoformat_orphans_dockerd_kill_persistence_broken_config_pow
         sh.run("ros config set rancher.environment.E2E_MARK persisted")
         boot2 = _reboot(vm)
         assert boot2.index("rancheros: stopping services") < boot2.index("rancheros: rebooting")
-        assert boot2.index("service console: stopping") < boot2.index("service udev: stopping")
+        # reverse dependency order: each service stops before what it starts after
+        for dependant, dependency in (("docker", "console"), ("syslog", "udev"), ("ntp", "network")):
+            assert boot2.index(f"service {dependant}: stopping") < boot2.index(f"service {dependency}: stopping")
         assert "formatting" not in boot2
         assert not JOURNAL_RECOVERY.search(boot2), "the state fs needed journal recovery after reboot"
         sh.login()
