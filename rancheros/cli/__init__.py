@@ -23,7 +23,6 @@ SUBCOMMANDS: dict[str, str] = {
     "os": "rancheros.cli.os_cmd:os_group",
     "env": "rancheros.cli.env_cmd:env",
     "tls": "rancheros.cli.tls_cmd:tls",
-    "engine": "rancheros.cli.engine_cmd:engine",
     "cloud-init": "rancheros.cli.cloudinit_cmd:cloud_init",
     "network": "rancheros.cli.network_cmd:network",
     "docker": "rancheros.cli.docker_cmd:docker",

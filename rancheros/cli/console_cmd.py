@@ -24,12 +24,15 @@ def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
 
 @click.command("console-run", hidden=True)
 @click.option("--root", default="/", type=click.Path(path_type=Path), help="Root of /etc, /home, /dev (tests).")
+@click.option("--check-port", type=int, default=None, help="Only check: sshd must answer on this port, then exit.")
 @click.pass_context
-def run(ctx: click.Context, root: Path) -> None:
+def run(ctx: click.Context, root: Path, check_port: int | None) -> None:
     """Prepare user rancher and SSH, run start.sh, then supervise sshd and the gettys."""
-    from rancheros.console.run import console_run
+    from rancheros.console.run import console_check, console_run
     log.setup(tag="console", syslog=True)
     if root == Path("/") and not os.path.lexists("/dev/log"):
         os.symlink(log.SYSLOG_SOCKET, "/dev/log")  # sshd, sudo and login log to the syslog service
-    paths = ctx.obj
-    ctx.exit(console_run(config.load(paths), root, lambda entries: save_host_keys(paths, entries)))
+    paths = ctx.find_root().obj
+    doc = config.load(paths)
+    save = lambda entries: save_host_keys(paths, entries)  # noqa: E731
+    ctx.exit(console_check(doc, root, save, check_port) if check_port else console_run(doc, root, save))

@@ -11,7 +11,8 @@ from rancheros.config import get, load, set_key
 from rancheros.config.paths import ConfigPaths
 from rancheros.config.store import LocalStore
 from rancheros.errors import DockerError, ServiceError
-from rancheros.sysdocker.catalog import CatalogEntry, included_names, load_catalog
+from rancheros.sysdocker.catalog import (DEFAULT_CONSOLE, CatalogEntry, console_names, included_names, load_catalog,
+                                         with_console)
 
 
 def _paths(ctx: click.Context) -> ConfigPaths:
@@ -184,22 +185,26 @@ def ps(ctx: click.Context, show_all: bool) -> None:
 # --- ros addon ----------------------------------------------------------------
 @click.group()
 def addon() -> None:
-    """The catalog's add-ons."""
+    """The catalog's add-ons; a console is an add-on too (enabling one makes it the console)."""
 
 
 @addon.command("list")
 @click.pass_context
 def list_addons(ctx: click.Context) -> None:
-    """Add-ons, enabled or disabled."""
+    """Add-ons, enabled or disabled, then the consoles as `ros console list` shows them."""
     _list(ctx, ("addon",), builtin=False)
+    _list_consoles(ctx)
 
 
 @addon.command("enable")
 @click.argument("name")
 @click.pass_context
 def enable_addon(ctx: click.Context, name: str) -> None:
-    """Turn on add-on NAME."""
-    _catalog_entry(name, ("addon",))
+    """Turn on add-on NAME; for a console: it is the console from the next boot."""
+    if _catalog_entry(name, ("addon", "console")).kind == "console":
+        _set_console(ctx, name)
+        click.echo(f"{name} is the console from the next boot (ros console switch {name}: now)")
+        return
     _set_include(ctx, name, True)
 
 
@@ -207,37 +212,47 @@ def enable_addon(ctx: click.Context, name: str) -> None:
 @click.argument("name")
 @click.pass_context
 def disable_addon(ctx: click.Context, name: str) -> None:
-    """Turn off add-on NAME."""
-    _catalog_entry(name, ("addon",))
+    """Turn off add-on NAME; for the configured console: the default console from the next boot."""
+    if _catalog_entry(name, ("addon", "console")).kind == "console":
+        if (get(load(_paths(ctx)), "rancher.console") or DEFAULT_CONSOLE) == name:
+            _set_console(ctx, DEFAULT_CONSOLE)
+        return
     _set_include(ctx, name, False)
 
 
 # --- ros console --------------------------------------------------------------
 @click.group()
 def console() -> None:
-    """Choose the console container (default, ubuntu-console, debian-console, ...)."""
+    """Choose the console container (default, debian-console, ubuntu-console, ...)."""
 
 
 console.add_command(console_cmd.run, "run")  # what the console containers run
 
 
-def _console_names() -> list[str]:
-    return ["default", *sorted(n for n, e in load_catalog().items() if e.kind == "console")]
-
-
 def _set_console(ctx: click.Context, name: str) -> None:
-    if name != "default":
+    if name != DEFAULT_CONSOLE:
         _catalog_entry(name, ("console",))
     LocalStore(_paths(ctx)).update(lambda d: set_key(d, "rancher.console", name))
+
+
+def _list_consoles(ctx: click.Context) -> None:
+    from rancheros.console import choice, switch as console_switch
+
+    doc = load(_paths(ctx))
+    try:
+        current = console_switch.running_console(_client(doc).api)
+    except DockerError:
+        current = None
+    configured = get(doc, "rancher.console") or DEFAULT_CONSOLE
+    for line in choice.list_lines(console_names(load_catalog()), current, configured, choice.read_note()):
+        click.echo(line)
 
 
 @console.command("list")
 @click.pass_context
 def list_consoles(ctx: click.Context) -> None:
-    """Available consoles; the current one is marked."""
-    current = get(load(_paths(ctx)), "rancher.console") or "default"
-    for name in _console_names():
-        click.echo(f"{'current' if name == current else 'disabled':9}{name}")
+    """Consoles: `current` runs now, `enabled` from the next boot, `disabled` the others."""
+    _list_consoles(ctx)
 
 
 @console.command("enable")
@@ -253,11 +268,46 @@ def enable_console(ctx: click.Context, name: str) -> None:
 @click.option("-f", "--force", is_flag=True, help="Do not ask (switching ends sessions in the old console).")
 @click.pass_context
 def switch(ctx: click.Context, name: str, force: bool) -> None:
-    """Use console NAME now: recreates the console container."""
+    """Use console NAME now. Its sshd must answer before the old console goes; if not, nothing changes."""
+    from rancheros.console import switch as console_switch
+    from rancheros.sysdocker.engine import Engine
+
+    names = console_names(load_catalog())
+    if name not in names:
+        raise ServiceError(f"unknown console {name!r} (available: {', '.join(names)})")
+    paths = _paths(ctx)
+    doc = load(paths)
+    client = _client(doc)
+    old = console_switch.running_console(client.api) or get(doc, "rancher.console") or DEFAULT_CONSOLE
+    if old == name:
+        click.echo(f"{name} is already the console")
+        return
     if not force and sys.stdin.isatty():
-        click.confirm(f"Switching to {name} ends the current console's sessions. Continue?", abort=True)
+        click.confirm(f"Switching to {name} ends the sessions in {old}. Continue?", abort=True)
+    engine = Engine(client, with_console(doc, name), say=lambda line: click.echo(line, err=True))
+    console_switch.check(engine)  # raises with the reason: nothing changed
     _set_console(ctx, name)
-    report = _engine(ctx).up(["console"])
-    _report(report)
-    if report.failed:
-        ctx.exit(1)
+    engine = Engine(client, load(paths))
+    cid = console_switch.start_swap(engine, old, name)
+    click.echo(f"{name} passed its check; switching now: sessions in {old} end, log in again", err=True)
+    status = client.api.wait(cid, timeout=console_switch.ANSWER_TIMEOUT + 60)["StatusCode"]
+    if status != 0:  # still here (not inside the old console): say what the helper said
+        raise ServiceError(client.api.logs(cid, tail=3).decode(errors="replace").strip() or
+                           f"the console swap exited with status {status}")
+    click.echo(f"console is now {name}")
+
+
+@console.command("swap", hidden=True)
+@click.argument("old")
+@click.argument("new")
+@click.pass_context
+def swap(ctx: click.Context, old: str, new: str) -> None:
+    """The second half of a switch, in a helper container: replace console OLD by NEW or put OLD back."""
+    from rancheros import log
+    from rancheros.console import switch as console_switch
+    from rancheros.sysdocker.engine import Engine
+
+    log.setup(tag="console-switch", syslog=True)
+    paths = _paths(ctx)
+    doc = load(paths)
+    console_switch.swap(Engine(_client(doc), doc), LocalStore(paths), old, new)

@@ -11,8 +11,9 @@ from typing import Callable
 
 from rancheros.console.accounts import USER, ensure_account, set_password
 from rancheros.console.respawn import Respawner
-from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, install_authorized_keys,
-                                    install_host_keys, present_host_keys, sshd_argv, write_sshd_config)
+from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, answers,
+                                    install_authorized_keys, install_host_keys, present_host_keys,
+                                    render_sshd_config, sshd_argv, write_sshd_config)
 
 log = logging.getLogger(__name__)
 TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
@@ -134,3 +135,26 @@ def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], Non
     run_start_script(root)
     generate_late_keys(root, save_keys)
     return Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd").run()
+
+
+def console_check(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None], port: int,
+                  timeout: float = 60) -> int:
+    """A console image's trial run (`ros console run --check-port N`): prepared as for real, its sshd must
+    answer on 127.0.0.1:N; 0 when it does. Runs in a throwaway container, before a switch removes anything."""
+    settings = prepare(doc, root, save_keys, generate=QUICK_KEY_TYPES)
+    trial = dataclasses.replace(settings, port=port, listen_address="127.0.0.1", pidfile="none")
+    config = Path(root) / "etc" / "ssh" / "sshd_config.check"
+    config.write_text(render_sshd_config(trial))
+    proc = subprocess.Popen(sshd_argv(str(config)))
+    try:
+        if answers("127.0.0.1", port, timeout):
+            log.info("sshd answers on port %d", port)
+            return 0
+        log.error("sshd did not answer on port %d within %.0fs (exit status %s)", port, timeout, proc.poll())
+        return 1
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()

@@ -124,3 +124,27 @@ def write_sshd_config(root: Path, settings: SshSettings) -> Path:
 def sshd_argv(config_path: str = "/etc/ssh/sshd_config") -> list[str]:
     """sshd in the foreground, logging to stderr (the service's log)."""
     return ["/usr/sbin/sshd", "-D", "-e", "-f", config_path]
+
+
+def answers(host: str, port: int, timeout: float, every: float = 0.5) -> bool:
+    """True once an SSH server on host:port sends its banner (`SSH-...`), False after `timeout` seconds."""
+    import socket
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            with socket.create_connection((host, port), timeout=5) as s:
+                s.settimeout(5)
+                if s.recv(4).startswith(b"SSH-"):
+                    return True
+        except OSError:
+            pass
+        if time.monotonic() >= end:
+            return False
+        time.sleep(every)
+
+
+def reach_address(settings: SshSettings) -> str:
+    """Where a local client reaches this sshd: its own address, or loopback when it listens on all."""
+    return "127.0.0.1" if settings.listen_address in ("0.0.0.0", "::", "") else settings.listen_address

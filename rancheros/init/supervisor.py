@@ -104,6 +104,8 @@ class Supervisor:
         self.engine = Engine(client, self.doc, reload=self.reload)
         report = self.engine.up()
         self.doc = self.engine.doc
+        from rancheros.console.switch import fall_back_at_boot
+        fall_back_at_boot(self.engine, report)  # a console that cannot start: the default one this boot
         failed_services = sorted(report.failed)
         log.info("services up%s", f" (failed: {', '.join(failed_services)})" if failed_services else "")
         if os.getppid() == 1:

@@ -3,7 +3,7 @@
 A catalog file holds `kind` (service|addon|console), `description` and
 `services` (Compose-subset definitions; rancheros.config.service_images reads
 the same key for `ros config images`). A console defines a service named
-`console`, which replaces the default one.
+`console`, laid over the default console's definition (image, name label).
 """
 
 from __future__ import annotations
@@ -14,10 +14,13 @@ from pathlib import Path
 
 import yaml
 
+from rancheros.config.merge import deep_merge
 from rancheros.errors import ServiceError
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "config" / "catalog"
 KINDS = ("service", "addon", "console")
+CONSOLE_SERVICE = "console"   # the service every console defines; a catalog console is laid over the default's
+DEFAULT_CONSOLE = "default"
 
 
 @dataclass
@@ -62,8 +65,8 @@ def included_names(doc: dict) -> list[str]:
     rancher = doc.get("rancher") or {}
     names = [str(n) for n, on in (rancher.get("services_include") or {}).items() if on is True or
              str(on).lower() == "true"]
-    console = rancher.get("console") or "default"
-    if console != "default" and console not in names:
+    console = rancher.get("console") or DEFAULT_CONSOLE
+    if console != DEFAULT_CONSOLE and console not in names:
         names.append(str(console))
     return names
 
@@ -78,5 +81,20 @@ def enabled_specs(doc: dict, catalog: dict[str, CatalogEntry]) -> tuple[dict[str
             problems.append(f"services_include names {name}, which is not in the catalog "
                             f"(known: {', '.join(sorted(catalog)) or 'none'})")
             continue
-        specs.update(copy.deepcopy(entry.services))
+        for service, definition in entry.services.items():
+            if entry.kind == "console" and service == CONSOLE_SERVICE:
+                definition = deep_merge(specs.get(CONSOLE_SERVICE) or {}, definition)
+            specs[service] = copy.deepcopy(definition)
     return specs, problems
+
+
+def console_names(catalog: dict[str, CatalogEntry]) -> list[str]:
+    """Every console one can choose: the default, then the catalog's."""
+    return [DEFAULT_CONSOLE, *sorted(n for n, e in catalog.items() if e.kind == "console")]
+
+
+def with_console(doc: dict, name: str) -> dict:
+    """A copy of `doc` whose rancher.console is `name` (what a switch or a fallback would run)."""
+    out = copy.deepcopy(doc)
+    out.setdefault("rancher", {})["console"] = name
+    return out

@@ -22,6 +22,7 @@ import docker
 import psutil
 
 from rancheros.errors import DockerError
+from rancheros.mirrors import mirror_flags
 from rancheros.sysdocker.preload import DEFAULT_DIR as PRELOAD_DIR
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,8 @@ class SystemDockerConfig:
     iptables: bool = False
     log_level: str = "warn"
     preload_dir: str = PRELOAD_DIR
+    registry_mirror: str | list[str] = ""
+    insecure_registry: list[str] = field(default_factory=list)
     args: list[str] = field(default_factory=list)
     extra_args: list[str] = field(default_factory=list)
     log_file: str = "/var/log/system-docker.log"
@@ -100,6 +103,9 @@ def dockerd_argv(cfg: SystemDockerConfig, storage_driver: str) -> list[str]:
         argv.append("--ip-masq=false")
     if cfg.bridge == "none":
         argv.append("--userland-proxy=false")
+    mirrors = [cfg.registry_mirror] if isinstance(cfg.registry_mirror, str) else list(cfg.registry_mirror)
+    argv += mirror_flags("rancher.system_docker.registry_mirror", [m for m in mirrors if m],
+                         [str(h) for h in cfg.insecure_registry])
     return argv + [str(a) for a in cfg.args] + [str(a) for a in cfg.extra_args]
 
 

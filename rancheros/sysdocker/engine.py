@@ -22,6 +22,7 @@ from docker.utils import parse_repository_tag
 
 from rancheros.errors import DockerError, ServiceError
 from rancheros.sysdocker import conditions
+from rancheros.sysdocker.pull import follow as follow_pull
 from rancheros.sysdocker.catalog import CatalogEntry, enabled_specs, load_catalog
 from rancheros.sysdocker.order import Graph, build_graph
 from rancheros.sysdocker.scheduler import run_graph
@@ -96,8 +97,9 @@ class Engine:
 
     def __init__(self, client: docker.DockerClient, doc: dict, reload: Callable[[], dict] | None = None,
                  catalog: dict[str, CatalogEntry] | None = None, workers: int = 4,
-                 oneshot_timeout: float = 600, pull: bool = True):
+                 oneshot_timeout: float = 600, pull: bool = True, say: Callable[[str], None] | None = None):
         self.client = client
+        self.say = say or log.info  # pull progress: the boot log, or the operator's terminal
         self.api = client.api
         self.doc = doc
         self._reload = reload
@@ -210,7 +212,7 @@ class Engine:
             log.info("service %s: definition or image changed, recreating", svc.name)
             self.api.remove_container(existing["Id"], force=True, v=False)
             action = RECREATED
-        self._ensure_image(svc.image)
+        self.ensure_image(svc.image)
         args = create_args(svc, {LABEL_SERVICE: svc.name, LABEL_HASH: want,
                                 LABEL_REQUIRES: ",".join(svc.requires)})
         host_config = self.api.create_host_config(**args.host)
@@ -253,7 +255,7 @@ class Engine:
                                f"{': ' + tail if tail else ''}")
         log.info("service %s: ran to completion in %.2fs", svc.name, time.monotonic() - t0)
 
-    def _ensure_image(self, image: str) -> None:
+    def ensure_image(self, image: str) -> None:
         """Have `image` locally: pull it from the configured registry if missing; ServiceError if that fails."""
         try:
             self.api.inspect_image(image)
@@ -265,15 +267,15 @@ class Engine:
         registry = ((self.doc.get("rancher") or {}).get("system_docker") or {}).get("registry") or ""
         source = f"{registry.rstrip('/')}/{image}" if registry else image
         repo, tag = parse_repository_tag(source)
-        log.info("pulling %s", source)
+        self.say(f"pulling {source}")
         try:
-            self.api.pull(repo, tag=tag or "latest")
+            follow_pull(self.api.pull(repo, tag=tag or "latest", stream=True, decode=True), source, self.say)
             if source != image:
                 target_repo, target_tag = parse_repository_tag(image)
                 pulled = source if tag else f"{source}:latest"
                 self.api.tag(pulled, target_repo, target_tag or "latest")
                 self.api.remove_image(pulled, noprune=True)  # only the name the config uses stays
-        except DockerException as e:
+        except (DockerException, ServiceError) as e:
             raise ServiceError(f"image {image} is not present and pulling {source} failed: "
                                f"{_docker_reason(e)}") from e
 

@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.errors import ConfigError
+from rancheros.mirrors import mirror_flags
 
 DOCKER_GID = 1101  # group `docker` of the user Docker: its socket's group, shared with the console
 TLS_PORT = 2376
@@ -64,10 +65,8 @@ def build(cfg: dict, tls_dir: Path, dockerd: str = DOCKERD) -> DockerdCommand:
     argv += _flag("log-driver", cfg.get("log_driver"))
     if cfg.get("debug"):
         argv.append("--debug")
-    for mirror in _list(cfg, "registry_mirror"):
-        argv += ["--registry-mirror", mirror]
-    for registry in _list(cfg, "insecure_registry"):
-        argv += ["--insecure-registry", registry]
+    argv += mirror_flags("rancher.docker.registry_mirror", _list(cfg, "registry_mirror"),
+                         _list(cfg, "insecure_registry"))
     log_opts = cfg.get("log_opts") or {}
     if not isinstance(log_opts, dict):
         raise ConfigError(f"rancher.docker.log_opts: expected a map like {{max-size: 25m}}, got {log_opts!r}")
