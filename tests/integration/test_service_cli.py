@@ -76,12 +76,17 @@ def test_enable_disable_write_services_include(ros_env, capsys):
     assert ros(["addon", "list"]) == 0
     rows = [line.split() for line in capsys.readouterr().out.splitlines()]
     assert ["disabled", "qemu-guest-agent"] in rows and ["disabled", "open-vm-tools"] in rows
-    assert all(row[1] not in ("crond", "ubuntu-console") for row in rows)  # add-ons only
+    assert all(row[1] != "crond" for row in rows)  # add-ons and consoles, no other services
+    assert ["disabled", "ubuntu-console"] in rows and ["disabled", "default"] not in rows  # no console runs here
 
     assert ros(["console", "enable", "debian-console"]) == 0
     assert local_config(ros_env)["rancher"]["console"] == "debian-console"
     assert ros(["console", "list"]) == 0
-    assert "current  debian-console" in capsys.readouterr().out
+    assert "enabled  debian-console" in capsys.readouterr().out.splitlines()  # from the next boot
+    assert ros(["addon", "enable", "ubuntu-console"]) == 0  # a console is an add-on too
+    assert local_config(ros_env)["rancher"]["console"] == "ubuntu-console"
+    assert ros(["addon", "disable", "ubuntu-console"]) == 0
+    assert local_config(ros_env)["rancher"]["console"] == "default"
 
 
 def test_user_errors_are_one_line(ros_env, capsys, monkeypatch):
