@@ -32,3 +32,64 @@ def pytest_xdist_make_scheduler(config, log):
             return lane_of(nodeid)
 
     return LaneScheduling(config, log)
+
+
+class LocalRegistry:
+    """Debian's docker-registry serving on loopback (a guest reaches it as 10.0.2.2:port); stop and start
+    keep the port and the stored images."""
+
+    def __init__(self, root):
+        import shutil
+
+        from rosbuild.qemu import free_port
+
+        self.binary = shutil.which("docker-registry")
+        self.root = root
+        self.port = free_port()
+        self.addr = f"127.0.0.1:{self.port}"
+        self.proc = None
+        (root / "config.yml").write_text(
+            f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
+            f"http:\n  addr: 127.0.0.1:{self.port}\n")
+
+    def start(self) -> None:
+        import subprocess
+        import time
+        import urllib.request
+
+        log = open(self.root / "registry.log", "ab")
+        self.proc = subprocess.Popen([self.binary, "serve", str(self.root / "config.yml")], stdout=log, stderr=log)
+        log.close()
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib.request.urlopen(f"http://{self.addr}/v2/", timeout=1).close()
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"docker-registry did not start: {(self.root / 'registry.log').read_text()}")
+                time.sleep(0.1)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def local_registry(tmp_path_factory):
+    """A LocalRegistry running for the session (tests may stop and start it)."""
+    import shutil
+
+    if shutil.which("docker-registry") is None:
+        pytest.skip("docker-registry is not installed (Debian package docker-registry)")
+    reg = LocalRegistry(tmp_path_factory.mktemp("registry"))
+    reg.start()
+    yield reg
+    reg.stop()
+
+
+@pytest.fixture(scope="session")
+def registry(local_registry) -> str:
+    """host:port of the session's loopback registry."""
+    return local_registry.addr

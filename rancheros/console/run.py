@@ -13,7 +13,7 @@ from rancheros.console.accounts import USER, ensure_account, set_password
 from rancheros.console.respawn import Respawner
 from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, answers,
                                     install_authorized_keys, install_host_keys, present_host_keys,
-                                    render_sshd_config, sshd_argv, write_sshd_config)
+                                    reach_address, render_sshd_config, sshd_argv, write_sshd_config)
 
 log = logging.getLogger(__name__)
 TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
@@ -129,9 +129,43 @@ def generate_late_keys(root: Path, save_keys: Callable[[dict[str, str]], None]) 
     return thread
 
 
+GOOD_CONFIG = "var/lib/rancher/console/sshd_config.good"  # the last sshd_config that answered (kept on disk)
+
+
+def keep_a_way_in(root: Path, settings: SshSettings, timeout: float = 15) -> bool:
+    """New SSH settings must let sshd answer; if they do not, the last ones that did are put back.
+
+    Only a config that differs from the last good one is tried (a trial sshd, then stopped); returns
+    False when the new settings were refused.
+    """
+    config, good = Path(root) / "etc/ssh/sshd_config", Path(root) / GOOD_CONFIG
+    text = config.read_text()
+    if good.is_file() and good.read_text() == text:
+        return True
+    trial = subprocess.Popen(sshd_argv(str(config)), stderr=subprocess.DEVNULL)
+    try:
+        ok = answers(reach_address(settings), settings.port, timeout)
+    finally:
+        trial.terminate()
+        try:
+            trial.wait(5)
+        except subprocess.TimeoutExpired:
+            trial.kill()
+    if ok:
+        good.parent.mkdir(parents=True, exist_ok=True)
+        good.write_text(text)
+        return True
+    previous = good.read_text() if good.is_file() else render_sshd_config(
+        dataclasses.replace(settings, port=22, listen_address="0.0.0.0"))
+    log.error("sshd does not answer with the new settings (port %d, address %s): the previous ones stay",
+              settings.port, settings.listen_address)
+    config.write_text(previous)
+    return False
+
+
 def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> int:
     """The console service's whole job; returns when sshd exits (the restart policy brings it back)."""
-    prepare(doc, root, save_keys, generate=QUICK_KEY_TYPES)
+    keep_a_way_in(root, prepare(doc, root, save_keys, generate=QUICK_KEY_TYPES))
     run_start_script(root)
     generate_late_keys(root, save_keys)
     return Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd").run()

@@ -8,13 +8,18 @@ state disk (e.g. with another command line or a second NIC); `reboot` is `sudo r
 from __future__ import annotations
 
 import re
+import shlex
 import shutil
 import tarfile
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Optional
 
+import pytest
+
+from rancheros.errors import BootError
 from rosbuild import oci
 from rosbuild.qemu import VM, create_disk, free_port
 from sshvm import Ssh, SshKey, cloud_config_cmdline
@@ -133,3 +138,46 @@ def wait_until(predicate, timeout: float, what: str, interval: float = 3.0):
             return last
         time.sleep(interval)
     raise AssertionError(f"{what}: not true after {timeout:.0f}s (last: {last!r})")
+
+
+class SerialShell:
+    """Commands typed at the serial console's login (the live image's password), as root through sudo.
+
+    The serial console is the interface PID 1 itself guarantees; SSH belongs to the console service.
+    """
+
+    def __init__(self, vm: VM):
+        self.vm = vm
+
+    def login(self, user: str = "rancher", password: str = "rancher") -> None:
+        """Log in, or find the shell still logged in. Enter asks again for a prompt: late console lines
+        from init may have been written after the one on screen."""
+        deadline = time.monotonic() + 600
+        while True:
+            mark = len(self.vm.serial_text())
+            self.vm.send_serial("\n")
+            try:
+                prompt = self.vm.wait_for(r"(login: *$)|([$#] *$)", timeout=20, start=mark)
+            except BootError:
+                if time.monotonic() > deadline or not self.vm.running:
+                    raise
+                continue
+            if prompt.group(2):
+                return
+            self.vm.send_serial(user + "\n")
+            self.vm.wait_for(r"[Pp]assword: *$", timeout=120, start=prompt.end())
+            self.vm.send_serial(password + "\n")
+
+    def run(self, cmd: str, timeout: float = 300, check: bool = True) -> str:
+        """Output of `sudo sh -c CMD` (kept in a file: bash's prompt escapes and sudo's pty stay out of it)."""
+        tag = uuid.uuid4().hex[:8]
+        mark = len(self.vm.serial_text())
+        # `""` splits the markers so the echoed command line never matches them.
+        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)} >$HOME/.e2e.out 2>&1; echo {tag}\"\"=$?; "
+                            f"cat $HOME/.e2e.out; echo {tag}\"\"-end\n")
+        status = self.vm.wait_for(rf"{tag}=(\d+)", timeout=timeout, start=mark)
+        end = self.vm.wait_for(rf"{tag}-end", timeout=60, start=status.end())
+        out = self.vm.serial_text()[status.end():end.start()].replace("\r", "").strip()
+        if check and status.group(1) != "0":
+            pytest.fail(f"`{cmd}` exited {status.group(1)}:\n{out}")
+        return out

@@ -13,16 +13,14 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import shlex
 import subprocess
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
-from rancheros.errors import BootError
 from rosbuild.qemu import VM, create_disk
+
+from machine import SerialShell
 
 pytestmark = pytest.mark.e2e
 
@@ -43,49 +41,6 @@ def _since(vm: VM, mark: int) -> str:
 
 ZOMBIES_OF_INIT = ("for f in /proc/[0-9]*/status; do awk '/^State:/{s=$2} /^PPid:/{p=$2} "
                    "END{if (s == \"Z\" && p == 1) print FILENAME}' $f 2>/dev/null; done")  # processes may vanish
-
-
-class SerialShell:
-    """Commands typed at the serial console's login (the live image's password), as root through sudo.
-
-    The serial console is the interface PID 1 itself guarantees; SSH belongs to the console service.
-    """
-
-    def __init__(self, vm: VM):
-        self.vm = vm
-
-    def login(self, user: str = "rancher", password: str = "rancher") -> None:
-        """Log in, or find the shell still logged in. Enter asks again for a prompt: late console lines
-        from init may have been written after the one on screen."""
-        deadline = time.monotonic() + 600
-        while True:
-            mark = len(self.vm.serial_text())
-            self.vm.send_serial("\n")
-            try:
-                prompt = self.vm.wait_for(r"(login: *$)|([$#] *$)", timeout=20, start=mark)
-            except BootError:
-                if time.monotonic() > deadline or not self.vm.running:
-                    raise
-                continue
-            if prompt.group(2):
-                return
-            self.vm.send_serial(user + "\n")
-            self.vm.wait_for(r"[Pp]assword: *$", timeout=120, start=prompt.end())
-            self.vm.send_serial(password + "\n")
-
-    def run(self, cmd: str, timeout: float = 300, check: bool = True) -> str:
-        """Output of `sudo sh -c CMD` (kept in a file: bash's prompt escapes and sudo's pty stay out of it)."""
-        tag = uuid.uuid4().hex[:8]
-        mark = len(self.vm.serial_text())
-        # `""` splits the markers so the echoed command line never matches them.
-        self.vm.send_serial(f"sudo sh -c {shlex.quote(cmd)} >$HOME/.e2e.out 2>&1; echo {tag}\"\"=$?; "
-                            f"cat $HOME/.e2e.out; echo {tag}\"\"-end\n")
-        status = self.vm.wait_for(rf"{tag}=(\d+)", timeout=timeout, start=mark)
-        end = self.vm.wait_for(rf"{tag}-end", timeout=60, start=status.end())
-        out = self.vm.serial_text()[status.end():end.start()].replace("\r", "").strip()
-        if check and status.group(1) != "0":
-            pytest.fail(f"`{cmd}` exited {status.group(1)}:\n{out}")
-        return out
 
 
 def _reboot(vm: VM, command: str = "sudo ros os reboot") -> str:

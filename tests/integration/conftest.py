@@ -11,8 +11,6 @@ import shutil
 import subprocess
 import tarfile
 import tempfile
-import time
-import urllib.request
 
 import pytest
 
@@ -104,33 +102,3 @@ def busybox_image(system_docker) -> str:
                                              changes=["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
     system_docker.images.get(BUSYBOX_TAG)
     return BUSYBOX_TAG
-
-
-@pytest.fixture(scope="session")
-def registry(tmp_path_factory):
-    """host:port of a Docker registry (Debian's docker-registry) serving on loopback for this session."""
-    binary = shutil.which("docker-registry")
-    if binary is None:
-        pytest.skip("docker-registry is not installed (Debian package docker-registry)")
-    root = tmp_path_factory.mktemp("registry")
-    addr = f"127.0.0.1:{free_port()}"
-    (root / "config.yml").write_text(
-        f"version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {root}/data\n"
-        f"http:\n  addr: {addr}\n")
-    log = open(root / "registry.log", "wb")
-    proc = subprocess.Popen([binary, "serve", str(root / "config.yml")], stdout=log, stderr=log)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(f"http://{addr}/v2/", timeout=1).close()
-                break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(f"docker-registry did not start: {(root / 'registry.log').read_text()}")
-                time.sleep(0.1)
-        yield addr
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        log.close()

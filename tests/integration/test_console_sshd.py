@@ -93,3 +93,26 @@ def test_server_presents_the_host_key_saved_to_config(console_sshd):
                           capture_output=True, text=True, timeout=30)
     offered = scan.stdout.split()[-1]
     assert offered == console_sshd["saved"]["ed25519-pub"].split()[1]
+
+
+@pytest.mark.skipif(not os.path.exists("/etc/ssh/ssh_host_ed25519_key"), reason="needs a host key")
+def test_settings_sshd_cannot_answer_with_are_not_kept(tmp_path):
+    """A config change that would leave no way in (an address not on the machine) keeps the last good one."""
+    from rancheros.console.sshd import SshSettings, render_sshd_config
+
+    config = tmp_path / "etc/ssh/sshd_config"
+    config.parent.mkdir(parents=True)
+    os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege separation directory (the console makes its own)
+    good = SshSettings(port=free_port(), listen_address="127.0.0.1", host_keys=("ed25519",),
+                       pidfile=str(tmp_path / "sshd.pid"))
+    config.write_text(render_sshd_config(good))
+    assert run.keep_a_way_in(tmp_path, good)
+    assert (tmp_path / run.GOOD_CONFIG).read_text() == config.read_text()
+    taken = SshSettings(port=free_port(), listen_address="127.0.0.1", host_keys=("ed25519",),
+                        pidfile=str(tmp_path / "sshd.pid"))
+    with socket.socket() as squatter:   # the new port is someone else's: sshd cannot listen there
+        squatter.bind(("127.0.0.1", taken.port))
+        squatter.listen()
+        config.write_text(render_sshd_config(taken))
+        assert not run.keep_a_way_in(tmp_path, taken, timeout=3)
+    assert config.read_text() == render_sshd_config(good)
