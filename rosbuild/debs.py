@@ -156,6 +156,12 @@ def _apt_show(names: Iterable[str]) -> dict[str, Deb]:
     return parse_show(out)
 
 
+def available(names: Iterable[str]) -> set[str]:
+    """Which of these names the host's apt sources offer (a real package with a candidate)."""
+    names = sorted(set(names))
+    return _real_packages(names) if names else set()
+
+
 def _real_packages(names: Iterable[str]) -> set[str]:
     """Which of these names are real (non-virtual) packages apt knows."""
     out = steps.run(["apt-cache", "policy", *sorted(set(names))])

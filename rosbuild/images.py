@@ -2,7 +2,9 @@
 
 Each recipe's packages become one layer on top of its `base` (the base's
 packages are not repeated); all images go into one archive so a shared layer
-is stored once. No Docker daemon is involved.
+is stored once. A recipe with `bootstrap:` (the catalog's consoles) is instead
+one layer holding a whole root mmdebstrap made (rosbuild/bootstrap.py).
+No Docker daemon is involved.
 """
 
 from __future__ import annotations
@@ -11,20 +13,20 @@ import shutil
 import tarfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Iterable, Optional
 
 import yaml
 
 from rancheros import __version__
 from rancheros.errors import BuildError
 from rancheros.sysdocker import imagestore
-from rosbuild import busybox, debs, elf, oci, steps
+from rosbuild import bootstrap, busybox, debs, elf, oci, steps
 from rosbuild import rootfs as rootfs_mod
 
 RECIPES = steps.ROOT / "images"
 ARCHIVE_NAME = "rancheros-images.tar"
 KEYS = {"base", "packages", "exclude", "prune", "busybox", "ca_bundle", "files", "dirs", "links", "owners",
-        "env", "entrypoint", "cmd", "workdir", "labels"}
+        "env", "entrypoint", "cmd", "workdir", "labels", "bootstrap"}
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Recipe:
     cmd: Optional[list[str]] = None
     workdir: str = "/"
     labels: dict[str, str] = field(default_factory=dict)
+    bootstrap: Optional[bootstrap.Bootstrap] = None      # the whole root from mmdebstrap instead of .debs
 
     @property
     def tag(self) -> str:
@@ -66,12 +69,21 @@ class Recipe:
         for key, value in data.get("files", {}).items():
             if not key.startswith("/") or not isinstance(value, dict) or "content" not in value:
                 raise BuildError(f"{path}: files.{key} needs an absolute path and a `content`")
+        if "bootstrap" in data:
+            if data.get("base") or data.get("packages"):
+                raise BuildError(f"{path}: a `bootstrap` recipe makes the whole root: no `base` or `packages` "
+                                 "(list them under bootstrap.packages)")
+            data["bootstrap"] = bootstrap.Bootstrap.parse(data["bootstrap"], str(path))
         return cls(name=path.stem, **data)
 
 
-def load_all(directory: Path = RECIPES) -> list[Recipe]:
-    """Every recipe, bases before the images built on them."""
-    recipes = {p.stem: Recipe.load(p) for p in sorted(directory.glob("*.yml"))}
+def load_all(directory: Path = RECIPES, bases: Iterable[Recipe] = ()) -> list[Recipe]:
+    """Every recipe of `directory`, bases before the images built on them.
+
+    `bases` are recipes from elsewhere an image may name as its base; those used come first in the list.
+    """
+    own = {p.stem: Recipe.load(p) for p in sorted(directory.glob("*.yml"))}
+    recipes = {**{b.name: b for b in bases}, **own}
     ordered: list[Recipe] = []
 
     def visit(r: Recipe, chain: tuple[str, ...]) -> None:
@@ -79,13 +91,15 @@ def load_all(directory: Path = RECIPES) -> list[Recipe]:
             return
         if r.base:
             if r.base not in recipes:
-                raise BuildError(f"images/{r.name}.yml: base '{r.base}' has no recipe")
+                where = directory / f"{r.name}.yml"
+                raise BuildError(f"{where.relative_to(steps.ROOT) if where.is_relative_to(steps.ROOT) else where}: "
+                                 f"base '{r.base}' has no recipe")
             if r.base in chain:
                 raise BuildError(f"images: base cycle {' -> '.join(chain + (r.base,))}")
             visit(recipes[r.base], chain + (r.name,))
         ordered.append(r)
 
-    for r in recipes.values():
+    for r in own.values():
         visit(r, ())
     return ordered
 
@@ -111,6 +125,11 @@ def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
     """Packages, then the recipe's dirs, files, links, busybox applets and CA bundle."""
     shutil.rmtree(rootfs, ignore_errors=True)
     debs.merge_trees(pkg_trees, rootfs)
+    customize(recipe, rootfs)
+
+
+def customize(recipe: Recipe, rootfs: Path) -> None:
+    """The recipe's prune, dirs, files, links, busybox applets and CA bundle, laid on `rootfs`."""
     for pattern in recipe.prune:
         for p in sorted(rootfs.glob(pattern.lstrip("/")), reverse=True):
             if p.is_dir() and not p.is_symlink():
@@ -144,6 +163,8 @@ def _fill_rootfs(recipe: Recipe, rootfs: Path, pkg_trees: list[Path]) -> None:
 def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = False, force: bool = False
                 ) -> tuple[Optional[oci.Layer], list[debs.Deb]]:
     """The recipe's own layer (None when it adds nothing) and its locked packages; `force` ignores stamps."""
+    if recipe.bootstrap:
+        return bootstrap_layer(recipe, force)
     locked: list[debs.Deb] = []
     trees: list[Path] = []
     if recipe.packages:
@@ -167,9 +188,31 @@ def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = Fal
     return oci.Layer.from_file(layer_path), locked
 
 
+def bootstrap_layer(recipe: Recipe, force: bool = False) -> tuple[oci.Layer, list[debs.Deb]]:
+    """The one layer of a `bootstrap` recipe, owners as mmdebstrap made them, and what dpkg installed."""
+    assert recipe.bootstrap is not None
+    work = steps.cache_dir() / "images" / recipe.name
+    layer_path, rootfs = work / "layer.tar", work / "rootfs"
+    stamp = steps.Stamp(f"image-{recipe.name}", steps.hash_data(
+        recipe.__dict__, steps.SOURCE_DATE_EPOCH,
+        steps.hash_files([Path(__file__), Path(oci.__file__), Path(bootstrap.__file__)])))
+    if force or not stamp.fresh(layer_path, rootfs):
+        bootstrap.build(recipe.bootstrap, rootfs)
+        customize(recipe, rootfs)
+        owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
+        with open(layer_path, "wb") as f:
+            oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners, keep_owners=True)
+        stamp.done()
+    installed = [debs.Deb(n, v, "", "") for n, v in bootstrap.installed_packages(rootfs).items()]
+    return oci.Layer.from_file(layer_path), installed
+
+
 def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False,
-                 force: bool = False) -> list[BuiltImage]:
-    """Build the given recipes (bases first) into one archive; `force` rebuilds what stamps call fresh."""
+                 force: bool = False, only: Optional[Iterable[str]] = None) -> list[BuiltImage]:
+    """Build the given recipes (bases first) into one archive; `force` rebuilds what stamps call fresh.
+
+    With `only` (recipe names) the archive and the result hold just those images (bases are still built).
+    """
     layers: dict[str, list[oci.Layer]] = {}
     pkgs: dict[str, dict[str, str]] = {}
     images: list[oci.Image] = []
@@ -183,6 +226,10 @@ def build_images(recipes: list[Recipe], archive: Path, update_lock: bool = False
             raise BuildError(f"images/{r.name}.yml: the image has no content (no base, packages or files)")
         images.append(oci.Image(r.tag, layers[r.name], r.entrypoint, r.cmd, r.env or _base_env(r, recipes),
                                 r.workdir, r.labels, created=oci.rfc3339(steps.SOURCE_DATE_EPOCH)))
+    if only is not None:
+        keep = set(only)
+        pairs = [(r, i) for r, i in zip(recipes, images) if r.name in keep]
+        recipes, images = [r for r, _ in pairs], [i for _, i in pairs]
     archive.parent.mkdir(parents=True, exist_ok=True)
     stamp = steps.Stamp(f"archive-{archive.name}", steps.hash_data(
         [(i.tag, i.config().decode()) for i in images], str(archive)))
@@ -229,7 +276,7 @@ def _base_env(recipe: Recipe, recipes: list[Recipe]) -> list[str]:
 
 
 def check_frozen_binary(frozen: Path, base: str = "os-base") -> None:
-    """The frozen ros (bind-mounted into containers) must find its system libraries in the base image."""
+    """The frozen ros (bind-mounted into containers) must find its system libraries in the image `base`."""
     rootfs = steps.cache_dir() / "images" / base / "rootfs"
     internal = frozen / "_internal"
     try:
@@ -237,7 +284,7 @@ def check_frozen_binary(frozen: Path, base: str = "os-base") -> None:
         elf.closure([p for p in internal.rglob("*") if p.is_file() and elf.is_elf(p)], rootfs,
                     provided=[internal])
     except BuildError as exc:
-        raise BuildError(f"images/{base}.yml cannot run the bind-mounted ros binary: {exc}") from None
+        raise BuildError(f"image {base} cannot run the bind-mounted ros binary: {exc}") from None
 
 
 def build_all(update_lock: bool = False) -> list[BuiltImage]:

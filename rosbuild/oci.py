@@ -33,9 +33,13 @@ def _json(obj: object) -> bytes:
 
 
 def layer_tar(root: Path, out: BinaryIO, mtime: int,
-              owners: Optional[dict[str, tuple[int, int]]] = None) -> None:
-    """A layer tar of the tree at `root`: sorted, fixed mtime, uid/gid 0 unless `owners` says so."""
+              owners: Optional[dict[str, tuple[int, int]]] = None, keep_owners: bool = False) -> None:
+    """A layer tar of the tree at `root`: sorted, fixed mtime, uid/gid 0 unless `owners` says so.
+
+    `keep_owners` takes each file's uid/gid from the tree (`owners` still wins) and stores hard links as links.
+    """
     owners = owners or {}
+    linked: dict[tuple[int, int], str] = {}
     with tarfile.open(fileobj=out, mode="w", format=tarfile.GNU_FORMAT) as tar:
         for rel in sorted(str(p.relative_to(root)) for p in Path(root).rglob("*")):
             path = Path(root) / rel
@@ -43,7 +47,7 @@ def layer_tar(root: Path, out: BinaryIO, mtime: int,
             info = tarfile.TarInfo(rel)
             info.mtime = mtime
             info.mode = stat.S_IMODE(st.st_mode)
-            info.uid, info.gid = owners.get("/" + rel, (0, 0))
+            info.uid, info.gid = owners.get("/" + rel, (st.st_uid, st.st_gid) if keep_owners else (0, 0))
             info.uname = info.gname = ""
             if stat.S_ISLNK(st.st_mode):
                 info.type, info.linkname = tarfile.SYMTYPE, os.readlink(path)
@@ -51,7 +55,12 @@ def layer_tar(root: Path, out: BinaryIO, mtime: int,
             elif stat.S_ISDIR(st.st_mode):
                 info.type = tarfile.DIRTYPE
                 tar.addfile(info)
+            elif stat.S_ISREG(st.st_mode) and keep_owners and st.st_nlink > 1 and (st.st_dev, st.st_ino) in linked:
+                info.type, info.linkname = tarfile.LNKTYPE, linked[(st.st_dev, st.st_ino)]
+                tar.addfile(info)
             elif stat.S_ISREG(st.st_mode):
+                if keep_owners and st.st_nlink > 1:
+                    linked[(st.st_dev, st.st_ino)] = rel
                 info.size = st.st_size
                 with open(path, "rb") as f:
                     tar.addfile(info, f)

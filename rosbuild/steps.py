@@ -59,13 +59,18 @@ def step(name: str) -> Iterator[None]:
 
 
 def run(cmd: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[dict] = None,
-        input: Optional[bytes] = None, tail: int = 30) -> str:
-    """Run a command; on failure raise BuildError naming the step and showing the output tail."""
-    res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, input=input,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        input: Optional[bytes] = None, tail: int = 30, timeout: Optional[float] = None) -> str:
+    """Run a command; on failure (or past `timeout` seconds) raise BuildError naming the step and the output tail."""
+    where = _current_step[-1] if _current_step else "build"
+    try:
+        res = subprocess.run([str(c) for c in cmd], cwd=cwd, env=env, input=input,
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        lines = tail_of((exc.stdout or b"").decode(errors="replace"), tail)
+        raise BuildError(f"step '{where}': {' '.join(map(str, cmd[:6]))}... did not finish in {timeout:.0f}s\n"
+                         f"{lines}") from None
     out = res.stdout.decode(errors="replace")
     if res.returncode != 0:
-        where = _current_step[-1] if _current_step else "build"
         lines = "\n".join(out.splitlines()[-tail:])
         raise BuildError(f"step '{where}': {' '.join(map(str, cmd[:6]))}... exited {res.returncode}\n{lines}")
     return out
