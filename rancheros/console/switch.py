@@ -91,7 +91,7 @@ def start_swap(engine, old: str, new: str) -> str:
     base = next((s for s in services.values() if s.name == "command-volumes"), None)
     if base is None:
         raise ServiceError("no command-volumes service: cannot run the console swap helper")
-    helper = dataclasses.replace(base, name=SWAP_NAME, restart="no", createonly=False,
+    helper = dataclasses.replace(base, name=SWAP_NAME, restart="no", labels={"io.rancher.os.scope": "system"}, volumes=[],
                                  command=[FROZEN, "console", "swap", old, new], network_mode="host",
                                  pid="host", privileged=True,
                                  volumes_from=["system-volumes", "command-volumes"])
@@ -139,16 +139,22 @@ def swap(engine, store: LocalStore, old: str, new: str, timeout: float = ANSWER_
 
 
 def fall_back_at_boot(engine, report) -> None:
-    """A configured console that failed to start is replaced by the default console for this boot."""
+    """A configured console that failed to start, or whose sshd does not answer, is replaced by the default
+    console for this boot."""
     wanted = str((engine.doc.get("rancher") or {}).get("console") or DEFAULT_CONSOLE)
-    why = report.failed.get(CONSOLE_SERVICE)
-    if why is None or wanted == DEFAULT_CONSOLE:
+    if wanted == DEFAULT_CONSOLE:
         return
+    why = report.failed.get(CONSOLE_SERVICE)
+    if why is None:  # started: it must also answer (a crash loop, a broken image's sshd do not)
+        settings = ssh_settings(engine.doc)
+        if answers(reach_address(settings), settings.port, ANSWER_TIMEOUT):
+            return
+        why = f"its sshd did not answer on port {settings.port} within {ANSWER_TIMEOUT:.0f}s"
     log.error("console %s cannot start (%s); the default console runs for this boot", wanted, why)
     fallback = type(engine)(engine.client, with_console(engine.doc, DEFAULT_CONSOLE), catalog=engine.catalog)
     again = fallback.up([CONSOLE_SERVICE])
     if CONSOLE_SERVICE in again.failed:
         log.error("the default console failed too: %s", again.failed[CONSOLE_SERVICE])
         return
-    report.failed.pop(CONSOLE_SERVICE)
+    report.failed.pop(CONSOLE_SERVICE, None)
     write_note(ConsoleNote(wanted, DEFAULT_CONSOLE, f"could not start this boot: {why}"))
