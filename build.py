@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
-"""The single developer entry point: test, build, run.
+"""The single developer entry point: test, build, run, publish.
 
     ./build.py test [PYTEST ARGS]   install what tests need, run every test
-    ./build.py build                build dist/artifacts (ISO, kernel, initrd, images)
+    ./build.py build [--ubuntu-archive URL]
+                                    build dist/artifacts (ISO, kernel, initrd, images, catalog images)
     ./build.py run [--memory MB] [--ssh-port N]
                                     build if needed, boot the ISO in QEMU
+    ./build.py publish --registry HOST:PORT [--insecure]
+                                    push dist/artifacts/catalog-images.tar's images (skopeo)
 
 It needs only the standard library to start: it installs the Debian packages
 and the venv, then re-runs itself inside the venv for the real work.
@@ -43,8 +46,8 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 0
     command, rest = argv[0], argv[1:]
-    if command not in ("test", "build", "run", "venv"):
-        print(f"build.py: unknown command {command!r} (test, build, run)", file=sys.stderr)
+    if command not in ("test", "build", "run", "publish", "venv"):
+        print(f"build.py: unknown command {command!r} (test, build, run, publish)", file=sys.stderr)
         return 2
     if not in_venv():
         prereqs.ensure_apt()

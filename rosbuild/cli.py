@@ -1,7 +1,8 @@
-"""`build.py build|run`: the build pipeline and the QEMU launcher.
+"""`build.py build|run|publish`: the build pipeline, the QEMU launcher, the catalog's push.
 
-    build [--update-lock] [--compression zstd|xz|gzip] [--version V]
+    build [--update-lock] [--compression zstd|xz|gzip] [--version V] [--ubuntu-archive URL]
     run [--memory MB] [--ssh-port N] [--no-build] [--uefi]
+    publish --registry HOST:PORT [--insecure]
 """
 
 from __future__ import annotations
@@ -13,12 +14,13 @@ import shutil
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Mapping, Optional
 
 import yaml
 
 from rancheros import __version__
 from rancheros.errors import RosError, BuildError
-from rosbuild import debs, freeze, images, initramfs, iso, osimage, qemu, rootfs, steps
+from rosbuild import catalog, debs, freeze, images, initramfs, iso, osimage, publish, qemu, rootfs, steps
 
 KERNEL_RECIPE = steps.ROOT / "kernel" / "kernel.yml"
 DEFAULT_COMPRESSION = "zstd"
@@ -34,6 +36,7 @@ class Artifacts:
     manifest: Path
     cmdline: str
     image: Path
+    catalog: Path = steps.DIST / catalog.ARCHIVE_NAME   # the catalog's images (docker-archive)
 
     @property
     def initrd_small(self) -> Path:
@@ -67,13 +70,16 @@ def _merged_tree(name: str, trees: list[Path], lock: list[debs.Deb]) -> Path:
     return out
 
 
-def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION, version: str = __version__) -> Artifacts:
-    """Build vmlinuz, initrd, images and the ISO into dist/artifacts; unchanged inputs are not rebuilt.
+def build(update_lock: bool = False, compression: str = DEFAULT_COMPRESSION, version: str = __version__,
+          settings: Optional[Mapping[str, str]] = None) -> Artifacts:
+    """Build vmlinuz, initrd, images, the ISO and the catalog's images into dist/artifacts; unchanged inputs
+    are not rebuilt. `settings`: the catalog's build settings (catalog.settings_from; default: environment).
 
     Concurrent builds (several test sessions) wait for each other on a lock in the cache.
     """
     with steps.build_lock():
-        return _build(update_lock, compression, version)
+        return _build(update_lock, compression, version,
+                      catalog.settings_from({}) if settings is None else settings)
 
 
 def source_commit() -> str:
@@ -86,7 +92,7 @@ def source_commit() -> str:
     return head + ("+dirty" if dirty else "")
 
 
-def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
+def _build(update_lock: bool, compression: str, version: str, settings: Mapping[str, str]) -> Artifacts:
     out = steps.DIST
     out.mkdir(parents=True, exist_ok=True)
     krec = kernel_recipe()
@@ -104,6 +110,8 @@ def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
     with steps.step("system images"):
         built = images.build_all(update_lock)
         images.check_frozen_binary(frozen)
+    with steps.step("catalog images"):   # not in the OS image: its manifest entry is added last
+        catalog_built = catalog.build(frozen, settings, update_lock, out / catalog.ARCHIVE_NAME)
     manifest = {
         "name": "RancherOS-Py", "version": version, "commit": source_commit(),
         "kernel": {d.name: d.version for d in kdebs},
@@ -164,6 +172,7 @@ def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
             iso.build(vmlinuz, small, image, cmdline, iso_path)
             istamp.done()
     manifest.update(facts)
+    manifest["catalog"] = catalog_built.manifest()
     manifest["compression"] = compression
     manifest["sizes"] = {"iso": iso_path.stat().st_size, "vmlinuz": vmlinuz.stat().st_size,
                          "image": image.stat().st_size, "initrd_small": small.stat().st_size,
@@ -171,7 +180,7 @@ def _build(update_lock: bool, compression: str, version: str) -> Artifacts:
                          **{f"image:{i.tag}": sum(l.path.stat().st_size for l in i.layers) for i in built}}
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
-    return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, image)
+    return Artifacts(iso_path, vmlinuz, initrd, manifest_path, cmdline, image, catalog_built.archive)
 
 
 def _cmd_build(args: list[str]) -> int:
@@ -180,12 +189,41 @@ def _cmd_build(args: list[str]) -> int:
     p.add_argument("--compression", choices=sorted(initramfs.COMPRESSORS), default=DEFAULT_COMPRESSION,
                    help="of the initrd (the OS image is squashfs with xz)")
     p.add_argument("--version", default=__version__, help=f"the OS version the image carries (default {__version__})")
+    _catalog_options(p)
     a = p.parse_args(args)
     if not re.fullmatch(r"[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}", a.version):
         raise BuildError(f"--version {a.version!r}: use letters, digits and . + _ - (at most 64)")
-    art = build(a.update_lock, a.compression, a.version)
+    art = build(a.update_lock, a.compression, a.version, _catalog_settings(a))
     steps.say(f"artifacts: {art.iso} ({art.iso.stat().st_size / 1e6:.1f} MB), {art.image} "
-              f"({art.image.stat().st_size / 1e6:.1f} MB), {art.vmlinuz}, {art.initrd}")
+              f"({art.image.stat().st_size / 1e6:.1f} MB), {art.vmlinuz}, {art.initrd}, {art.catalog} "
+              f"({art.catalog.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def _catalog_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ubuntu-archive", metavar="URL",
+                   help="Ubuntu archive the ubuntu-console is bootstrapped from (or $ROS_UBUNTU_ARCHIVE; "
+                        "no default: without it that image is skipped)")
+
+
+def _catalog_settings(a: argparse.Namespace) -> dict[str, str]:
+    return catalog.settings_from({"ubuntu-archive": a.ubuntu_archive})
+
+
+def _cmd_publish(args: list[str]) -> int:
+    p = argparse.ArgumentParser(prog="build.py publish",
+                                description="push every image of dist/artifacts/catalog-images.tar (built "
+                                            "first if absent) to a registry, same repositories and tags")
+    p.add_argument("--registry", required=True, metavar="HOST:PORT")
+    p.add_argument("--insecure", action="store_true", default=None,
+                   help="plain HTTP, no TLS check (the default for loopback registries only)")
+    _catalog_options(p)
+    a = p.parse_args(args)
+    publish.check_registry(a.registry)
+    archive = steps.DIST / catalog.ARCHIVE_NAME
+    if not archive.exists():
+        archive = build(settings=_catalog_settings(a)).catalog
+    publish.publish(archive, a.registry, a.insecure)
     return 0
 
 
@@ -220,6 +258,8 @@ def main(command: str, args: list[str]) -> int:
             return _cmd_build(args)
         if command == "run":
             return _cmd_run(args)
+        if command == "publish":
+            return _cmd_publish(args)
         print(f"build.py: unknown command {command!r}", file=sys.stderr)
         return 2
     except RosError as exc:

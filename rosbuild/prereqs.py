@@ -26,6 +26,8 @@ APT_PACKAGES = [
     "logrotate",  # tests/integration/test_syslog_rotation.py runs `ros syslog run` on this machine
     "debootstrap",  # bench/compare_boot.py builds its general-purpose Linux
     "docker-registry",  # integration tests serve add-on images from a loopback registry
+    "mmdebstrap",  # the catalog's consoles: whole Debian roots (rosbuild/bootstrap.py)
+    "skopeo",  # build.py publish: pushes the catalog's images without a Docker daemon
 ]
 
 
