@@ -9,6 +9,7 @@ No Docker daemon is involved.
 
 from __future__ import annotations
 
+import os
 import shutil
 import tarfile
 from dataclasses import dataclass, field
@@ -182,10 +183,17 @@ def build_layer(recipe: Recipe, base_packages: set[str], update_lock: bool = Fal
         rootfs = work / "rootfs"
         _fill_rootfs(recipe, rootfs, trees)
         owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
-        with open(layer_path, "wb") as f:
-            oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners)
+        _write_layer(rootfs, layer_path, owners)
         stamp.done()
     return oci.Layer.from_file(layer_path), locked
+
+
+def _write_layer(rootfs: Path, layer_path: Path, owners: dict[str, tuple[int, int]], keep_owners: bool = False) -> None:
+    """The layer tar, written beside and renamed (a cache seeded with hard links keeps its own copy)."""
+    tmp = layer_path.with_name(layer_path.name + ".tmp")
+    with open(tmp, "wb") as f:
+        oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners, keep_owners=keep_owners)
+    os.replace(tmp, layer_path)
 
 
 def bootstrap_layer(recipe: Recipe, force: bool = False) -> tuple[oci.Layer, list[debs.Deb]]:
@@ -200,8 +208,7 @@ def bootstrap_layer(recipe: Recipe, force: bool = False) -> tuple[oci.Layer, lis
         bootstrap.build(recipe.bootstrap, rootfs)
         customize(recipe, rootfs)
         owners = {p: (int(o[0]), int(o[1])) for p, o in recipe.owners.items()}
-        with open(layer_path, "wb") as f:
-            oci.layer_tar(rootfs, f, steps.SOURCE_DATE_EPOCH, owners, keep_owners=True)
+        _write_layer(rootfs, layer_path, owners, keep_owners=True)
         stamp.done()
     installed = [debs.Deb(n, v, "", "") for n, v in bootstrap.installed_packages(rootfs).items()]
     return oci.Layer.from_file(layer_path), installed

@@ -1,9 +1,10 @@
 """Two checkouts of one commit, at two paths, each with its own venv, build byte-identical artefacts.
 
-The OS image, both initrds and the ISO. The second checkout gets its own build cache, seeded with
-hard links to the first one's downloaded and extracted packages and system image layers, but not
-its frozen binary: PyInstaller runs again, from the second venv (its path once leaked into the
-frozen binary through pip's RECORD files).
+The OS image, both initrds, the ISO and the catalog's images (the console bootstrapped again by
+mmdebstrap: a layer's stamp keys on its build code's path). The second checkout gets its own build
+cache, seeded with hard links to the first one's downloaded and extracted packages and system image
+layers, but not its frozen binary: PyInstaller runs again, from the second venv (its path once
+leaked into the frozen binary through pip's RECORD files).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from rosbuild import steps  # noqa: E402
 
 pytestmark = pytest.mark.integration
-ARTEFACTS = ("rancheros.img", "rancheros.img.sha256", "initrd-small", "initrd", "rancheros.iso")
+ARTEFACTS = ("rancheros.img", "rancheros.img.sha256", "initrd-small", "initrd", "rancheros.iso", "catalog-images.tar")
 SHARED = ("debs", "extract", "trees", "images", "kernel-depmod")   # inputs, not outputs, of the steps compared
 
 
