@@ -67,7 +67,8 @@ def publish(archive: Path, registry: str, insecure: Optional[bool] = None) -> li
     plain = is_loopback(registry) if insecure is None else insecure
     pushed = []
     for tag in tags:
-        steps.run(skopeo_argv(archive, tag, registry, plain), timeout=TIMEOUT)
+        with steps.naming(f"publish {tag} to {registry} ({'plain HTTP' if plain else 'TLS'})"):
+            steps.run(skopeo_argv(archive, tag, registry, plain), timeout=TIMEOUT)
         steps.say(f"published {registry}/{tag}")
         pushed.append(f"{registry}/{tag}")
     return pushed

@@ -58,6 +58,16 @@ def step(name: str) -> Iterator[None]:
     say(f"{name}: done in {time.monotonic() - t:.1f}s")
 
 
+@contextmanager
+def naming(name: str) -> Iterator[None]:
+    """Name the work inside in any BuildError `run` raises, without a step's progress lines."""
+    _current_step.append(name)
+    try:
+        yield
+    finally:
+        _current_step.pop()
+
+
 def run(cmd: Sequence[str], *, cwd: Optional[Path] = None, env: Optional[dict] = None,
         input: Optional[bytes] = None, tail: int = 30, timeout: Optional[float] = None) -> str:
     """Run a command; on failure (or past `timeout` seconds) raise BuildError naming the step and the output tail."""
