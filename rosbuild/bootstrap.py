@@ -28,7 +28,7 @@ UNSHIPPED = ["etc/ssh/ssh_host_*", "etc/machine-id", "var/lib/dbus/machine-id", 
              "etc/hostname", "dev/*", "var/lib/apt/lists/*", "var/cache/apt/*.bin", "var/cache/apt/archives/*.deb",
              "var/cache/debconf/*-old", "var/lib/dpkg/*-old", "var/log/*.log", "var/log/apt/*",
              "tmp/*", "var/tmp/*", "root/.bash_history"]
-KEEP = {"var/lib/apt/lists/partial", "var/cache/apt/archives/partial"}   # apt's own, with their owner _apt
+APT_PARTIAL = ("var/lib/apt/lists/partial", "var/cache/apt/archives/partial")   # apt's downloads, owned by _apt
 
 
 @dataclass(frozen=True)
@@ -107,18 +107,34 @@ def build(boot: Bootstrap, target: Path, timeout: float = TIMEOUT) -> None:
                          f"or {setting_env(boot.mirror_setting)}")
     steps.run(argv(boot, target), env=env, timeout=timeout)
     clean(target)
+    apt_partial_dirs(target)
 
 
 def clean(root: Path) -> None:
     """Delete the UNSHIPPED paths under `root`."""
     for pattern in UNSHIPPED:
         for p in sorted(root.glob(pattern), reverse=True):
-            if str(p.relative_to(root)) in KEEP:
+            if str(p.relative_to(root)) in APT_PARTIAL:
                 continue
             if p.is_dir() and not p.is_symlink():
                 shutil.rmtree(p)
             else:
                 p.unlink()
+
+
+def apt_partial_dirs(root: Path) -> None:
+    """apt's partial dirs owned by the tree's _apt, as on an installed system (mode 0700).
+
+    apt leaves them root's when its sandbox user cannot reach the target (a path under a 0700
+    directory), so without this the tree's bytes would depend on where it was built.
+    """
+    uid = next((int(f[2]) for f in (l.split(":") for l in (root / "etc/passwd").read_text().splitlines())
+                if len(f) > 3 and f[0] == "_apt"), 0)
+    for rel in APT_PARTIAL:
+        d = root / rel
+        d.mkdir(parents=True, exist_ok=True)
+        os.chown(d, uid, 0)
+        d.chmod(0o700)
 
 
 def installed_packages(root: Path) -> dict[str, str]:

@@ -151,6 +151,17 @@ def test_clean_removes_host_identity_and_keeps_apts_dirs(tmp_path):
     assert left == ["etc/ssh/sshd_config", "var/lib/apt/lists/partial/.keep"]
 
 
+def test_apt_partial_dirs_belong_to_the_trees_apt_user(tmp_path):
+    if os.geteuid() != 0:
+        pytest.skip("chown needs root")
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/passwd").write_text("root:x:0:0::/root:/bin/sh\n_apt:x:42:65534::/nonexistent:/bin/false\n")
+    bootstrap.apt_partial_dirs(tmp_path)
+    for rel in bootstrap.APT_PARTIAL:
+        st = (tmp_path / rel).stat()
+        assert (st.st_uid, st.st_gid, st.st_mode & 0o7777) == (42, 0, 0o700)
+
+
 def test_layer_tar_keep_owners_keeps_owners_setuid_and_hard_links(tmp_path):
     if os.geteuid() != 0:
         pytest.skip("chown needs root")
