@@ -83,7 +83,9 @@ def test_udev_links_disks_by_label(machine):
 def test_tools_inside_the_console(machine):
     ssh = machine.ssh
     assert ssh.run("ros --help").rc == 0
-    assert "Server" in ssh.out("docker version")        # the user Docker, as the rancher user
+    # the user Docker, as the rancher user; SSH answers first by design, its dockerd may still be starting
+    wait_until(lambda: ssh.run("docker version", check=False).rc == 0, 180, "the user Docker answering")
+    assert "Server" in ssh.out("docker version")
     assert "console" in ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
 
 
