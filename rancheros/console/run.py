@@ -129,6 +129,23 @@ def generate_late_keys(root: Path, save_keys: Callable[[dict[str, str]], None]) 
     return thread
 
 
+def trial_sshd(config: Path, host: str, port: int, timeout: float, stderr=None) -> bool:
+    """Start sshd with `config`, see whether it answers on host:port within `timeout`, then stop it."""
+    proc = subprocess.Popen(sshd_argv(str(config)), stderr=stderr)
+    try:
+        if answers(host, port, timeout):
+            return True
+        log.error("sshd (%s) did not answer on port %d within %.0fs (exit status %s)", config, port, timeout,
+                  proc.poll())
+        return False
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 GOOD_CONFIG = "var/lib/rancher/console/sshd_config.good"  # the last sshd_config that answered (kept on disk)
 
 
@@ -142,16 +159,7 @@ def keep_a_way_in(root: Path, settings: SshSettings, timeout: float = 15) -> boo
     text = config.read_text()
     if good.is_file() and good.read_text() == text:
         return True
-    trial = subprocess.Popen(sshd_argv(str(config)), stderr=subprocess.DEVNULL)
-    try:
-        ok = answers(reach_address(settings), settings.port, timeout)
-    finally:
-        trial.terminate()
-        try:
-            trial.wait(5)
-        except subprocess.TimeoutExpired:
-            trial.kill()
-    if ok:
+    if trial_sshd(config, reach_address(settings), settings.port, timeout, stderr=subprocess.DEVNULL):
         good.parent.mkdir(parents=True, exist_ok=True)
         good.write_text(text)
         return True
@@ -179,16 +187,7 @@ def console_check(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], N
     trial = dataclasses.replace(settings, port=port, listen_address="127.0.0.1", pidfile="none")
     config = Path(root) / "etc" / "ssh" / "sshd_config.check"
     config.write_text(render_sshd_config(trial))
-    proc = subprocess.Popen(sshd_argv(str(config)))
-    try:
-        if answers("127.0.0.1", port, timeout):
-            log.info("sshd answers on port %d", port)
-            return 0
-        log.error("sshd did not answer on port %d within %.0fs (exit status %s)", port, timeout, proc.poll())
-        return 1
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+    if trial_sshd(config, "127.0.0.1", port, timeout):
+        log.info("sshd answers on port %d", port)
+        return 0
+    return 1
