@@ -15,7 +15,8 @@ import subprocess
 import tarfile
 from pathlib import Path
 
-from rosbuild import cpio, elf, modules
+from rancheros import cpio
+from rosbuild import elf, modules
 from rosbuild.steps import SOURCE_DATE_EPOCH, Stamp, cache_dir, hash_data, hash_files, step
 
 BINARIES = ["/bin/busybox", "/usr/sbin/dockerd", "/usr/bin/containerd", "/usr/bin/containerd-shim-runc-v2",

@@ -39,3 +39,11 @@ class BuildError(RosError):
 
 class BootError(RosError):
     """A fatal early boot error: PID 1 prints it and opens a recovery shell."""
+
+
+class CommandError(RosError):
+    """A helper program failed or outlived its timeout (names it and shows its stderr's tail)."""
+
+
+class InstallError(RosError):
+    """An install, upgrade or rollback cannot go on; nothing the operator needs was changed."""

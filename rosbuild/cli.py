@@ -20,10 +20,14 @@ import yaml
 
 from rancheros import __version__
 from rancheros.errors import RosError, BuildError
-from rosbuild import catalog, debs, freeze, images, initramfs, iso, osimage, publish, qemu, rootfs, steps
+from rancheros import cpio
+from rancheros.install import grub, installer
+from rosbuild import (bootloader, catalog, debs, diskimage, freeze, images, initramfs, iso, osimage, publish, qemu,
+                      rootfs, steps)
 
 KERNEL_RECIPE = steps.ROOT / "kernel" / "kernel.yml"
 DEFAULT_COMPRESSION = "zstd"
+INSTALLED_ARGS = "console=tty0 console=ttyS0"   # an installed system's kernel arguments beside the recipe's
 
 
 @dataclass
@@ -125,13 +129,39 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
     work = steps.cache_dir() / "clones" / clone
     work.mkdir(parents=True, exist_ok=True)
     image = out / "rancheros.img"
-    code = steps.hash_files([rootfs.RECIPE, *(Path(m.__file__) for m in (rootfs, images, osimage, initramfs)),
-                             Path(steps.__file__).parent / "cpio.py", Path(steps.__file__).parent / "modules.py"])
+    code = steps.hash_files([rootfs.RECIPE, *(Path(m.__file__) for m in (rootfs, images, osimage, initramfs,
+                                                                         bootloader, cpio, installer, grub)),
+                             Path(steps.__file__).parent / "modules.py"])
     layers = steps.hash_data([(i.tag, [l.digest for l in i.layers], i.config.decode()) for i in built])
     facts_file = work / "facts.json"
+    base = work / "initrd-base"   # the initrd without the image's checksum: the image carries it
+    ifacts_file = work / "initrd-facts.json"
+    with steps.step(f"initrd ({compression})"):
+        stamp = steps.Stamp(f"initrd-{clone}", steps.hash_data(krec, steps.hash_files([frozen]), code,
+                                                               compression, version, manifest["os_packages"]))
+        if stamp.fresh(base, ifacts_file):
+            steps.say("initrd up to date")
+        else:
+            stage = steps.cache_dir() / "initrd-stage"
+            ifacts = initramfs.assemble(stage, pkgroot, frozen, ktree, krec["initrd_modules"],
+                                        rootfs.os_release(version))
+            raw, packed = initramfs.pack(stage, base, compression)
+            ifacts.update(initrd_uncompressed=raw, initrd_compressed=packed)
+            ifacts_file.write_text(json.dumps(ifacts))
+            stamp.done()
+    grub_dir = work / "grub"
+    with steps.step("bootloader (GRUB)"):
+        stamp = steps.Stamp(f"grub-{clone}", steps.hash_data(code, bootloader.host_versions()))
+        if stamp.fresh(grub_dir / grub.CORE_IMG, grub_dir / grub.ESP_IMG):
+            steps.say("GRUB up to date")
+        else:
+            bootloader.disk_files(grub_dir, steps.cache_dir() / "grub-work")
+            stamp.done()
+    installed_cmdline = f"{krec.get('cmdline', '')} {INSTALLED_ARGS}".strip()
     with steps.step("OS image (squashfs)"):
         stamp = steps.Stamp(f"osimage-{clone}", steps.hash_data(manifest, krec, steps.hash_files([frozen]),
-                                                                layers, code))
+                                                                layers, code, steps.hash_files([base, vmlinuz_src]),
+                                                                steps.hash_files(sorted(grub_dir.iterdir()))))
         if stamp.fresh(image, facts_file):
             steps.say("OS image up to date")
             facts = json.loads(facts_file.read_text())
@@ -139,26 +169,19 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
             stage = steps.cache_dir() / "os-root-stage"
             facts = rootfs.assemble(stage, pkgroot, frozen, ktree, krec["module_list"], manifest, recipe)
             images.write_store(built, stage / "usr/share/rancheros/store")
+            rootfs.install_boot_files(stage, vmlinuz_src, base, grub_dir, installed_cmdline)
             facts["image_sha256"] = osimage.build(stage, image)
             facts_file.write_text(json.dumps(facts))
             stamp.done()
+    facts.update(json.loads(ifacts_file.read_text()))
     small = out / "initrd-small"   # the initrd without the image: the ISO's, and any boot from a medium
     initrd = out / "initrd"
-    with steps.step(f"initrd ({compression})"):
-        stamp = steps.Stamp(f"initrd-{clone}", steps.hash_data(facts, krec, steps.hash_files([frozen]), code,
-                                                               compression))
-        if stamp.fresh(small, initrd):
-            steps.say("initrd up to date")
-        else:
-            stage = steps.cache_dir() / "initrd-stage"
-            ifacts = initramfs.assemble(stage, pkgroot, frozen, ktree, krec["initrd_modules"],
-                                        facts["image_sha256"], rootfs.os_release(version))
-            raw, packed = initramfs.pack(stage, small, compression)
+    with steps.step("initrd with the image's checksum"):
+        initramfs.with_checksum(base, facts["image_sha256"], small)
+        stamp = steps.Stamp(f"initrd-image-{clone}", steps.hash_files([small, image]))
+        if not stamp.fresh(initrd):
             initramfs.with_image(small, image, initrd)
-            facts.update(ifacts, initrd_uncompressed=raw, initrd_compressed=packed)
-            facts_file.write_text(json.dumps(facts))
             stamp.done()
-        facts = json.loads(facts_file.read_text())
     vmlinuz = out / "vmlinuz"
     shutil.copy2(vmlinuz_src, vmlinuz)
     iso_path = out / "rancheros.iso"
@@ -171,12 +194,20 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
         else:
             iso.build(vmlinuz, small, image, cmdline, iso_path)
             istamp.done()
+    raw, qcow2 = out / diskimage.RAW_NAME, out / diskimage.QCOW2_NAME
+    with steps.step("disk images (the installer onto a file)"):
+        dstamp = steps.Stamp(f"disk-{clone}", steps.hash_data(facts["image_sha256"], code))
+        if dstamp.fresh(raw, qcow2):
+            steps.say("disk images up to date")
+        elif diskimage.build(image, facts["image_sha256"], raw, qcow2):
+            dstamp.done()
     manifest.update(facts)
     manifest["catalog"] = catalog_built.manifest()
     manifest["compression"] = compression
     manifest["sizes"] = {"iso": iso_path.stat().st_size, "vmlinuz": vmlinuz.stat().st_size,
                          "image": image.stat().st_size, "initrd_small": small.stat().st_size,
                          "initrd": initrd.stat().st_size,
+                         **({"raw": raw.stat().st_size, "qcow2": qcow2.stat().st_size} if qcow2.exists() else {}),
                          **{f"image:{i.tag}": sum(l.path.stat().st_size for l in i.layers) for i in built}}
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

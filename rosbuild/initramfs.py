@@ -1,8 +1,11 @@
 """The small initrd: the frozen init, busybox for a recovery shell, the drivers that find the medium.
 
 It holds no OS: PID 1 finds the OS image (rancheros/init/osimage.py), checks it against the
-checksum written here, mounts it and switches to it. The kernel+initrd variant (PXE, QEMU -kernel)
-puts the image itself in front, as an uncompressed cpio member the kernel keeps as one file.
+checksum in front of it, mounts it and switches to it. The initrd is built first, without the
+checksum, because the OS image carries it (installs and upgrades write slots from the image alone);
+the build then puts the image's checksum in front (rancheros/install/initrd.py, as an install does).
+The kernel+initrd variant (PXE, QEMU -kernel) also puts the image itself in front, as an
+uncompressed cpio member the kernel keeps as one file.
 """
 
 from __future__ import annotations
@@ -13,7 +16,10 @@ import subprocess
 from pathlib import Path
 
 from rancheros.errors import BuildError
-from rosbuild import busybox, cpio, modules, rootfs, steps
+from rancheros import cpio
+from rancheros.init.osimage import IMAGE_NAME
+from rancheros.install import initrd as slot_initrd
+from rosbuild import busybox, modules, rootfs, steps
 
 DEVICES = [("dev/console", stat.S_IFCHR | 0o600, 5, 1), ("dev/null", stat.S_IFCHR | 0o666, 1, 3),
            ("dev/tty", stat.S_IFCHR | 0o666, 5, 0), ("dev/ttyS0", stat.S_IFCHR | 0o660, 4, 64),
@@ -24,12 +30,10 @@ COMPRESSORS = {
     "xz": ["xz", "-q", "-6", "--check=crc32", "-T0", "--stdout"],
     "gzip": ["gzip", "-n", "-9", "--stdout"],
 }
-IMAGE_SHA256 = "usr/share/rancheros/image.sha256"   # rancheros/init/osimage.py reads it
-IMAGE_NAME = "rancheros.img"                        # at / of the kernel+initrd variant
 
 
 def assemble(stage: Path, pkgroot: Path, frozen: Path, kernel_tree: Path, module_names: list[str],
-             image_sha256: str, os_release: str) -> dict:
+             os_release: str) -> dict:
     """Fill `stage` with the small initrd; returns facts for the manifest."""
     rootfs.merged_usr(stage)
     for d in ("dev", "proc", "sys", "run", "tmp", "etc", "usr/bin", "usr/sbin", "usr/share/rancheros"):
@@ -41,7 +45,6 @@ def assemble(stage: Path, pkgroot: Path, frozen: Path, kernel_tree: Path, module
     kver, unknown = modules.install(kernel_tree, module_names, stage)
     if unknown:
         steps.warn(f"initrd modules neither built in nor present in {kver}: {', '.join(unknown)}")
-    (stage / IMAGE_SHA256).write_text(f"{image_sha256}  {IMAGE_NAME}\n")
     (stage / "etc/os-release").write_text(os_release)
     (stage / "etc/passwd").write_text("root:x:0:0:root:/root:/bin/sh\n")
     return {"initrd_modules": len(list((stage / "usr/lib/modules" / kver).rglob("*.ko*")))}
@@ -63,6 +66,13 @@ def pack(stage: Path, out: Path, compression: str) -> tuple[int, int]:
         size = cpio.write_tree(stage, f, steps.SOURCE_DATE_EPOCH, DEVICES)
     _compress(raw, out, compression)
     return size, out.stat().st_size
+
+
+def with_checksum(base: Path, image_sha256: str, out: Path) -> None:
+    """The initrd that boots the image whose digest is `image_sha256` (the ISO's, and the small one)."""
+    tmp = out.with_suffix(".tmp")
+    tmp.write_bytes(slot_initrd.with_checksum(base.read_bytes(), image_sha256, steps.SOURCE_DATE_EPOCH))
+    os.replace(tmp, out)
 
 
 def with_image(small: Path, image: Path, out: Path) -> None:

@@ -11,7 +11,7 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from rosbuild import steps
+from rosbuild import bootloader, steps
 
 LABEL = "RANCHEROS"
 ISOLINUX = Path("/usr/lib/ISOLINUX")
@@ -51,33 +51,16 @@ def grub_cfg(menu: list[Entry]) -> str:
     return "\n".join(lines)
 
 
-GRUB_EFI_MODULES = "/usr/lib/grub/x86_64-efi"
-EFI_MODULES = ("part_gpt", "part_msdos", "iso9660", "search", "search_label", "normal", "linux", "configfile",
-               "echo", "test", "all_video", "serial", "terminal")
+EFI_MODULES = ("iso9660", "all_video", *bootloader.COMMON)
 EMBEDDED_GRUB = f"search --no-floppy --set=root --label {LABEL}\nset prefix=($root)/boot/grub\n" \
                 "configfile ($root)/boot/grub/grub.cfg\n"
 
 
 def _efi_image(work: Path, out: Path) -> None:
-    embedded = work / "embedded.cfg"
-    embedded.write_text(EMBEDDED_GRUB)
-    efi = work / "BOOTX64.EFI"
     # grub-mkimage, not grub-mkstandalone: the latter packs its config in a memdisk tar stamped with
     # the build's time, so no two ISOs were alike; here the modules are linked in and the config embedded.
-    steps.run(["grub-mkimage", "-O", "x86_64-efi", "-d", GRUB_EFI_MODULES, "-o", efi, "-p", "/boot/grub",
-               "-c", embedded, *EFI_MODULES])
-    size_kb = max(2048, (efi.stat().st_size // 1024) + 512)
-    if out.exists():
-        out.unlink()
-    # --invariant: no time-based values (the volume label's entry carried the build's time)
-    steps.run(["mkfs.vfat", "--invariant", "-C", "-i", "52414e43", "-n", "EFIBOOT", out, str(size_kb)])
-    tree = work / "efi-tree"
-    (tree / "EFI" / "BOOT").mkdir(parents=True)
-    os.replace(efi, tree / "EFI" / "BOOT" / "BOOTX64.EFI")
-    for p in (tree / "EFI" / "BOOT" / "BOOTX64.EFI", tree / "EFI" / "BOOT", tree / "EFI"):
-        os.utime(p, (steps.SOURCE_DATE_EPOCH, steps.SOURCE_DATE_EPOCH))
-    # one recursive copy keeping the times (mmd stamped the directories with the build's time)
-    steps.run(["mcopy", "-s", "-m", "-i", out, tree / "EFI", "::/"])
+    efi = bootloader.mkimage("x86_64-efi", EFI_MODULES, EMBEDDED_GRUB, "/boot/grub", work / "BOOTX64.EFI", work)
+    bootloader.efi_fat(efi, out, max(2048, (efi.stat().st_size // 1024) + 512), "EFIBOOT", work)
 
 
 def build(vmlinuz: Path, initrd: Path, image: Path, default_cmdline: str, out: Path) -> Path:

@@ -164,3 +164,18 @@ def assemble(stage: Path, pkgroot: Path, frozen: Path, kernel_tree: Path, module
         f"# image config layer, baked in by build.py\n# build: rancheros {manifest['version']}\n{{}}\n")
     (share / "manifest.json").write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
     return {"kernel_version": kver, "busybox_applets": applets}
+
+
+def install_boot_files(stage: Path, vmlinuz: Path, initrd_base: Path, grub_dir: Path, cmdline: str) -> None:
+    """What installs and upgrades take from the image (rancheros/install/grub.py BOOT_FILES): the kernel,
+    the initrd without a checksum, GRUB's loaders and the installed kernel command line."""
+    from rancheros.install import grub
+
+    boot = stage / grub.BOOT_FILES.lstrip("/")
+    shutil.rmtree(boot, ignore_errors=True)
+    (boot / grub.GRUB_DIR).mkdir(parents=True)
+    shutil.copyfile(vmlinuz, boot / "vmlinuz")
+    shutil.copyfile(initrd_base, boot / "initrd")
+    for f in sorted(grub_dir.iterdir()):
+        shutil.copyfile(f, boot / grub.GRUB_DIR / f.name)
+    (boot / "cmdline").write_text(cmdline + "\n")
