@@ -21,6 +21,7 @@ SUBCOMMANDS: dict[str, str] = {
     "addon": "rancheros.cli.service_cmd:addon",
     "console": "rancheros.cli.service_cmd:console",
     "os": "rancheros.cli.os_cmd:os_group",
+    "install": "rancheros.cli.install_cmd:install",
     "env": "rancheros.cli.env_cmd:env",
     "tls": "rancheros.cli.tls_cmd:tls",
     "cloud-init": "rancheros.cli.cloudinit_cmd:cloud_init",

@@ -42,13 +42,15 @@ def signal_init(action: str) -> None:
 
 @click.group("os")
 def os_group() -> None:
-    """The running OS's version; reboot, power off or halt this machine."""
+    """The running OS's version and slots; upgrade, roll back; reboot, power off or halt this machine."""
 
 
-def version_lines(manifest: dict, booted: dict | None) -> list[str]:
+def version_lines(manifest: dict, booted: dict | None, slot: str | None = None, trial: bool = False) -> list[str]:
     """What `ros os version` prints (pure)."""
     lines = [f"{manifest.get('name', 'RancherOS-Py')} {manifest.get('version', 'unknown')} "
              f"(commit {manifest.get('commit', 'unknown')})"]
+    if slot:
+        lines.append(f"slot {slot}" + (" (on trial until services are up)" if trial else ""))
     if booted:
         lines.append(f"image: {booted.get('path')} from {booted.get('origin')}"
                      + (f", sha256 {booted['sha256']}" if booted.get("sha256") else ""))
@@ -70,7 +72,10 @@ def version_cmd() -> None:
             booted = json.load(f)
     except (OSError, ValueError):
         booted = None
-    for line in version_lines(manifest, booted):
+    from rancheros.install.bootslot import Booted
+    from rancheros.init.recovery import read_cmdline
+    this = Booted.from_cmdline(read_cmdline())
+    for line in version_lines(manifest, booted, this.slot, this.trial):
         click.echo(line)
 
 
@@ -82,6 +87,13 @@ def _power_command(action: str, help_text: str) -> click.Command:
     return cmd
 
 
+def _slot_commands() -> None:
+    from rancheros.cli.install_cmd import list_cmd, rollback_cmd, upgrade_cmd
+    for cmd in (upgrade_cmd, rollback_cmd, list_cmd):
+        os_group.add_command(cmd)
+
+
+_slot_commands()
 os_group.add_command(_power_command("reboot", "Stop services in order and reboot."))
 os_group.add_command(_power_command("shutdown", "Stop services in order and power off."))
 os_group.add_command(_power_command("halt", "Stop services in order and halt."))

@@ -90,6 +90,8 @@ class Supervisor:
         from rancheros.sysdocker.engine import Engine
         from rancheros.sysdocker.preload import preload_images
 
+        if first:
+            self._slot_at_boot()
         cfg = SystemDockerConfig.from_dict(self._settings().get("system_docker"))
         stop_stale_dockerd(cfg.pidfile)
         seed_system_images(cfg.data_root)
@@ -108,8 +110,29 @@ class Supervisor:
         fall_back_at_boot(self.engine, report)  # a console that cannot start: the default one this boot
         failed_services = sorted(report.failed)
         log.info("services up%s", f" (failed: {', '.join(failed_services)})" if failed_services else "")
+        if first:
+            self._slot_services_up()
         if os.getppid() == 1:
             log.info("init (pid 1) resident memory: %.1f MiB", psutil.Process(1).memory_info().rss / 2**20)
+
+    def _slot_at_boot(self) -> None:
+        """An installed system: report a rolled-back upgrade; on a trial boot, watch for "services up"."""
+        try:
+            from rancheros.install import bootslot
+            bootslot.at_boot()
+            self._trial_up = threading.Event()
+            bootslot.watch_trial(self._trial_up)
+        except Exception as e:  # the boot goes on whatever the slots' state
+            log.error("boot slots: %s", e)
+
+    def _slot_services_up(self) -> None:
+        try:
+            from rancheros.install import bootslot
+            if getattr(self, "_trial_up", None) is not None:
+                self._trial_up.set()
+            bootslot.services_up()
+        except Exception as e:
+            log.error("boot slots: %s", e)
 
     def run(self) -> int:
         """Keep system Docker alive until asked to stop; then stop services and dockerd in order.

@@ -71,7 +71,7 @@ def install(req: Request, say: Say) -> layout.Layout:
     label_id, part_ids, fs_ids = _ids(req)
     with slots.image_root(req.image) as root:
         info = slots.image_info(root, req.sha256)
-        base_cmdline = _read(slots.boot_file(root, "cmdline")).strip()
+        base_cmdline = read_text(slots.boot_file(root, "cmdline")).strip()
         boot_img = _read_bytes(slots.boot_file(root, grub.GRUB_DIR, grub.BOOT_IMG))
         core_img = _read_bytes(slots.boot_file(root, grub.GRUB_DIR, grub.CORE_IMG))
         say(f"[1/5] partitioning {req.device} ({target.size() / 2**30:.1f} GiB, GPT: BIOS boot, EFI, "
@@ -128,7 +128,7 @@ def write_grub_files(boot: str, base_cmdline: str, append: str, titles: dict[str
         os.replace(tmp, os.path.join(gdir, name))
 
 
-def _read(path: str) -> str:
+def read_text(path: str) -> str:
     with open(path) as f:
         return f.read()
 
