@@ -21,7 +21,7 @@ from typing import Iterable, Iterator, Optional, Sequence
 from rancheros.errors import BuildError
 
 ROOT = Path(__file__).resolve().parent.parent
-DIST = ROOT / "dist" / "artifacts"
+DIST = Path(os.environ.get("ROS_DIST") or ROOT / "dist" / "artifacts")   # ROS_DIST: a second build (tests)
 SOURCE_DATE_EPOCH = int(os.environ.get("SOURCE_DATE_EPOCH", "1700000000"))
 
 

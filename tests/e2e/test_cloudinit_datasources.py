@@ -37,16 +37,21 @@ def _cloud_config(doc: dict) -> str:
 
 def config_drive(workdir: Path, public_key: str) -> Path:
     """An ISO9660 config drive as OpenStack makes it (volume label config-2)."""
-    root = workdir / "config-2"
-    latest = root / "openstack" / "latest"
-    latest.mkdir(parents=True)
-    (latest / "meta_data.json").write_text(json.dumps({"uuid": "iid-configdrive-e2e", "hostname": "ignored-meta"}))
-    (latest / "user_data").write_text(_cloud_config({
+    return config_drive_with(workdir, _cloud_config({
         "ssh_authorized_keys": [public_key],
         "hostname": HOSTNAME,
         "write_files": [{"path": "/opt/e2e/drive.txt", "permissions": "0640", "content": "from the config drive\n"}],
         "rancher": {"network": {"dns": {"nameservers": [DNS]}}},
     }))
+
+
+def config_drive_with(workdir: Path, user_data: str) -> Path:
+    """A config drive (ISO9660, label config-2, OpenStack's layout) holding `user_data`."""
+    root = workdir / "config-2"
+    latest = root / "openstack" / "latest"
+    latest.mkdir(parents=True)
+    (latest / "meta_data.json").write_text(json.dumps({"uuid": "iid-configdrive-e2e", "hostname": "ignored-meta"}))
+    (latest / "user_data").write_text(user_data)
     out = workdir / "config-2.iso"
     subprocess.run(["xorriso", "-as", "mkisofs", "-V", "config-2", "-J", "-R", "-o", str(out), str(root)],
                    check=True, capture_output=True)
