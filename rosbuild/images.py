@@ -26,6 +26,7 @@ from rosbuild import rootfs as rootfs_mod
 
 RECIPES = steps.ROOT / "images"
 ARCHIVE_NAME = "rancheros-images.tar"
+STICKY_DIRS = ("/tmp", "/var/tmp")
 KEYS = {"base", "packages", "exclude", "prune", "busybox", "ca_bundle", "files", "dirs", "links", "owners",
         "env", "entrypoint", "cmd", "workdir", "labels", "bootstrap"}
 
@@ -139,6 +140,8 @@ def customize(recipe: Recipe, rootfs: Path) -> None:
                 p.unlink()
     for d in recipe.dirs:
         (rootfs / d.lstrip("/")).mkdir(parents=True, exist_ok=True)
+        if d.rstrip("/") in STICKY_DIRS:   # everyone may write there, only owners delete (as on any Linux)
+            (rootfs / d.lstrip("/")).chmod(0o1777)
     for path, spec in recipe.files.items():
         f = rootfs / path.lstrip("/")
         f.parent.mkdir(parents=True, exist_ok=True)

@@ -165,9 +165,9 @@ def test_install_refuses_a_disk_holding_a_file_system(story):
 
 def test_install_then_the_disk_boots_alone(story):
     m, work = story["machine"], story["work"]
-    m.ssh.run("cat > /tmp/cc.yml", stdin=_cc(m.key.public).encode())
+    m.ssh.run("cat > cc.yml", stdin=_cc(m.key.public).encode())
     t0 = time.monotonic()
-    out = m.ssh.out("sudo ros install -d /dev/vdb -c /tmp/cc.yml --no-reboot", timeout=900)
+    out = m.ssh.out("sudo ros install -d /dev/vdb -c cc.yml --no-reboot", timeout=900)
     TIMES["install"] = time.monotonic() - t0
     assert "[5/5] done: /dev/vdb boots" in out, out
     m.ssh.run("sudo ros os shutdown", check=False, timeout=60)
@@ -193,7 +193,9 @@ def test_upgrade_over_http_keeps_the_state(story, served):
     version = disk.ssh.out("ros os version")
     assert V2 in version and "slot B" in version, version
     assert disk.ssh.out("cat /home/rancher/keep.txt") == "kept"
-    assert "e2e/kept" in disk.ssh.out("docker images --format '{{.Repository}}:{{.Tag}}'", timeout=300)
+    images = wait_until(lambda: disk.ssh.run("docker images --format '{{.Repository}}:{{.Tag}}'", check=False,
+                                             timeout=120).stdout or None, 300, "the user Docker to answer")
+    assert "e2e/kept" in images
     listing = disk.ssh.out("ros os list")
     assert re.search(rf"slot A: 0\.1\.0\s*$", listing, re.M) and f"slot B: {V2} (running, boots next)" in listing, listing
 
