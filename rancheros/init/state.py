@@ -143,11 +143,16 @@ def mount_state(dev: StateDevice, settings: StateSettings, target: str) -> None:
 
 def setup(settings: StateSettings, target: str) -> StateDevice | None:
     """Find, maybe format, and mount the state device at `target`; None means memory mode."""
+    from rancheros.init import grow
+
     _wait_for_devices(settings)
     try:
         dev = resolve(settings)
         if dev is not None:
+            grown = grow.grow_partition(dev.device)
             mount_state(dev, settings, target)
+            if grown:
+                grow.grow_fs(dev.device, target)
     except BootError as e:
         if settings.required:
             raise
