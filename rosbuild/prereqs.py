@@ -28,6 +28,7 @@ APT_PACKAGES = [
     "docker-registry",  # integration tests serve add-on images from a loopback registry
     "mmdebstrap",  # the catalog's consoles: whole Debian roots (rosbuild/bootstrap.py)
     "skopeo",  # build.py publish: pushes the catalog's images without a Docker daemon
+    "fdisk", "mount",  # rancheros.raw: the installer partitions (sfdisk) and loop-mounts (losetup) on this host
 ]
 
 
