@@ -152,7 +152,7 @@ def setup(settings: StateSettings, target: str) -> StateDevice | None:
             grown = grow.grow_partition(dev.device)
             mount_state(dev, settings, target)
             if grown:
-                grow.grow_fs(dev.device, target)
+                grow.grow_fs(dev.device)
     except BootError as e:
         if settings.required:
             raise
