@@ -72,10 +72,13 @@ def version_cmd() -> None:
             booted = json.load(f)
     except (OSError, ValueError):
         booted = None
-    from rancheros.install.bootslot import Booted
-    from rancheros.init.recovery import read_cmdline
-    this = Booted.from_cmdline(read_cmdline())
-    for line in version_lines(manifest, booted, this.slot, this.trial):
+    from rancheros.install import bootslot
+    this = bootslot.booted()
+    try:
+        trial = bootslot.on_trial(bootslot.boot_dir())
+    except RosError:
+        trial = False
+    for line in version_lines(manifest, booted, this.slot, trial):
         click.echo(line)
 
 

@@ -89,6 +89,12 @@ def write_env(boot: str, env: bootenv.BootEnv) -> None:
         bootenv.write(os.path.join(boot, ENV_PATH), env)
 
 
+def on_trial(boot: str) -> bool:
+    """This boot is a trial that is not marked good yet (the cmdline says trial until the next boot)."""
+    b = booted()
+    return b.trial and read_env(boot).boot_slot != b.slot
+
+
 def info(boot: str, slot: str) -> slots.SlotInfo | None:
     return slots.read_info(boot, slot)
 

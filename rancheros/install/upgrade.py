@@ -130,7 +130,7 @@ def fetch(source: str, say: Say) -> Fetched:
 def upgrade(source: str, index_url: str, force: bool, say: Say) -> slots.SlotInfo:
     """Write `source` to the other slot and make the next boot try it once; returns what was written."""
     boot, running = bootslot.boot_dir(), bootslot.booted()
-    if running.trial:
+    if bootslot.on_trial(boot):
         raise InstallError(f"slot {running.slot} is on trial until services are up; upgrade after that")
     target = other(running.slot or "A")
     fetched = fetch(resolve(source, index_url), say)
