@@ -30,6 +30,9 @@ def machine(artifacts, tmp_path_factory):
 def image(machine, tmp_path_factory):
     """The test's busybox image, `docker load`ed into the user Docker from a tar streamed over SSH."""
     archive = busybox_archive(tmp_path_factory.mktemp("img"))
+    # SSH answers before the user Docker by design (the console starts first): wait for it
+    wait_until(lambda: machine.ssh.run("docker version", check=False, timeout=120).rc == 0, 300,
+               "the user Docker to answer")
     out = machine.ssh.run("docker load", stdin=archive.read_bytes()).stdout
     assert f"Loaded image: {IMAGE}" in out, out
     return IMAGE
