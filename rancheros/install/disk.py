@@ -122,16 +122,18 @@ def check(target: Target, force: bool) -> None:
         if not re.fullmatch(r"/dev/[A-Za-z0-9_/.-]+", target.path):
             raise InstallError(f"{target.path}: give the device's path under /dev (for example /dev/vda)")
         found_users = users(target.path)
-        if not os.path.exists(f"/sys/class/block/{os.path.basename(os.path.realpath(target.path))}"):
+        sysdir = f"/sys/class/block/{os.path.basename(os.path.realpath(target.path))}"
+        if not os.path.exists(sysdir):
             raise InstallError(f"{target.path} is not a block device")
-        if os.path.exists(f"/sys/class/block/{os.path.basename(os.path.realpath(target.path))}/partition"):
+        if os.path.exists(f"{sysdir}/partition"):
             raise InstallError(f"{target.path} is a partition: give the whole disk")
     if found_users:
         state = [u for u in found_users if u.endswith(" on " + STATE_MOUNT)]
         what = "it is the state disk in use" if state else "it is in use"
         raise InstallError(f"not installing to {target.path}: {what} ({', '.join(found_users)})")
-    if not target.is_file and holders(target.path):
-        raise InstallError(f"not installing to {target.path}: it is in use by {', '.join(holders(target.path))}")
+    held = [] if target.is_file else holders(target.path)
+    if held:
+        raise InstallError(f"not installing to {target.path}: it is in use by {', '.join(held)}")
     if force:
         return
     try:

@@ -30,8 +30,13 @@ def checksum_cpio(sha256: str, mtime: int = 0) -> bytes:
     return out.getvalue()
 
 
+def is_sha256(text: str) -> bool:
+    """64 lower-case hex digits (pure)."""
+    return len(text) == 64 and all(c in "0123456789abcdef" for c in text)
+
+
 def with_checksum(base: bytes, sha256: str, mtime: int = 0) -> bytes:
     """The initrd that boots the image whose sha256 is `sha256`."""
-    if len(sha256) != 64 or any(c not in "0123456789abcdef" for c in sha256):
+    if not is_sha256(sha256):
         raise ValueError(f"not a sha256: {sha256!r}")
     return checksum_cpio(sha256, mtime) + base

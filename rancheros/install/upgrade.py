@@ -19,7 +19,8 @@ from typing import Callable
 import yaml
 
 from rancheros.errors import InstallError
-from rancheros.install import bootenv, bootslot, grub, installer, layout, slots
+from rancheros.init.osimage import sha256_of
+from rancheros.install import bootenv, bootslot, grub, initrd, installer, layout, slots
 
 Say = Callable[[str], None]
 DOWNLOAD_DIR = "/var/lib/rancher/os-upgrade"   # on the state disk: an image is large for the RAM root
@@ -53,7 +54,7 @@ def _get(url: str) -> urllib.response.addinfourl:
 def parse_sha256(text: str, what: str) -> str:
     """The digest of a `sha256sum` line (pure)."""
     word = (text.split() or [""])[0].lower()
-    if len(word) != 64 or any(c not in "0123456789abcdef" for c in word):
+    if not initrd.is_sha256(word):
         raise InstallError(f"{what} holds no sha256")
     return word
 
@@ -82,21 +83,13 @@ def resolve(source: str, index_url: str) -> str:
     return versions[source]
 
 
-def _sha256_file(path: str) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def fetch(source: str, say: Say) -> Fetched:
     """The image of `source` on local disk with its checked digest."""
     if not _is_url(source):
         path = os.path.abspath(source)
         if not os.path.isfile(path):
             raise InstallError(f"{source}: no such file")
-        got = _sha256_file(path)
+        got = sha256_of(path)
         if os.path.exists(path + ".sha256"):
             with open(path + ".sha256") as f:
                 want = parse_sha256(f.read(), path + ".sha256")
