@@ -36,6 +36,7 @@ from sshvm import Ssh
 pytestmark = pytest.mark.e2e
 
 V2 = "0.1.1-e2e"
+BROKEN = "0.1.2-broken"
 HOSTNAME = "installed-e2e"
 TIMES: dict[str, float] = {}
 
@@ -65,7 +66,7 @@ def broken_image(v2: Path, work: Path) -> Path:
     subprocess.run(["unsquashfs", "-q", "-n", "-d", str(tree), str(v2 / "rancheros.img")], check=True)
     manifest = tree / "usr/share/rancheros/manifest.json"
     doc = json.loads(manifest.read_text())
-    doc["version"] = "0.1.2-broken"
+    doc["version"] = BROKEN
     manifest.write_text(json.dumps(doc))
     init_tree = work / "broken-initrd"
     (init_tree / "bin").mkdir(parents=True)
@@ -92,13 +93,18 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
 
 @pytest.fixture(scope="module")
 def served(second_build, tmp_path_factory):
-    """An HTTP server on the host's loopback holding V2's image (+ .sha256) and the broken one."""
+    """An HTTP server on the host's loopback: V2's image (+ .sha256), the broken one, one whose checksum is
+    wrong, and an upgrade index offering V2 and the broken one."""
     work = tmp_path_factory.mktemp("upgrade-serve")
     serve = work / "serve"
     serve.mkdir()
     for name in ("rancheros.img", "rancheros.img.sha256"):
         shutil.copy(second_build / name, serve / name)
     broken_image(second_build, work)
+    (serve / "bad.img").write_bytes(b"not the image the checksum names\n")
+    (serve / "bad.img.sha256").write_text("0" * 64 + "  bad.img\n")
+    (serve / "index.yml").write_text(yaml.safe_dump({"versions": [
+        {"version": V2, "url": "rancheros.img"}, {"version": BROKEN, "url": "rancheros-broken.img"}]}))
     srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(serve)))
     threading.Thread(target=srv.serve_forever, daemon=True).start()
     yield f"http://10.0.2.2:{srv.server_address[1]}"
@@ -111,12 +117,13 @@ def story(artifacts, tmp_path_factory):
     work = tmp_path_factory.mktemp("install-vm")
     m = Machine(artifacts, work, guest_ports=(), medium=True, memory=1536)
     target = create_disk(work / "target.qcow2", "4G")
+    second = create_disk(work / "second.qcow2", "4G")   # the installed system installs onto it
     used = work / "used.raw"
     with open(used, "wb") as f:
         f.truncate(64 << 20)
     subprocess.run(["mkfs.ext4", "-q", "-L", "KEEPME", str(used)], check=True)
     m.start(password="rancher", extra_disks=[target, used])
-    yield {"machine": m, "work": work, "target": target, "used": used}
+    yield {"machine": m, "work": work, "target": target, "used": used, "second": second}
     m.stop()
 
 
@@ -127,10 +134,11 @@ def _sha(path: Path) -> str:
 class Disk:
     """The installed disk booted alone (no ISO, no kernel from the host), by SeaBIOS."""
 
-    def __init__(self, disk: Path, key, work: Path, uefi: bool = False, extra: list[str] = ()):
+    def __init__(self, disk: Path, key, work: Path, uefi: bool = False, extra: list[str] = (),
+                 more_disks: list[Path] = ()):
         self.port = free_port()
         self.ssh = Ssh(self.port, key)
-        self.vm = VM(disks=[disk], memory=1536, ssh_port=self.port, uefi=uefi, extra_args=list(extra),
+        self.vm = VM(disks=[disk, *more_disks], memory=1536, ssh_port=self.port, uefi=uefi, extra_args=list(extra),
                      serial_log=work / f"disk-serial-{time.monotonic_ns()}.log")
 
     def boot(self) -> float:
@@ -173,7 +181,7 @@ def test_install_then_the_disk_boots_alone(story):
     m.ssh.run("sudo ros os shutdown", check=False, timeout=60)
     wait_until(lambda: not m.vm.running, 300, "the live machine to power off")
     m.stop()
-    disk = Disk(story["target"], m.key, work)
+    disk = Disk(story["target"], m.key, work, more_disks=[story["second"]])
     story["disk"] = disk
     TIMES["first boot from disk"] = disk.boot()
     assert disk.ssh.out("hostname") == HOSTNAME
@@ -200,10 +208,16 @@ def test_upgrade_over_http_keeps_the_state(story, served):
     assert re.search(rf"slot A: 0\.1\.0\s*$", listing, re.M) and f"slot B: {V2} (running, boots next)" in listing, listing
 
 
-def test_upgrade_refuses_a_bad_checksum(story, served, tmp_path):
+def test_upgrade_refuses_a_missing_image_and_a_bad_checksum(story, served):
     disk = story["disk"]
+    before = disk.ssh.out("ros os list")
     res = disk.ssh.run(f"sudo ros os upgrade --no-reboot -i {served}/missing.img", check=False)
     assert res.rc != 0 and "HTTP 404" in res.stderr and "Traceback" not in res.stderr, res.stderr
+    res = disk.ssh.run(f"sudo ros os upgrade --no-reboot -i {served}/bad.img", check=False)
+    assert res.rc != 0 and f"but {served}/bad.img.sha256 says {'0' * 64}; nothing written" in res.stderr, \
+        res.stderr
+    assert "Traceback" not in res.stderr
+    assert disk.ssh.out("ros os list") == before
 
 
 def test_rollback_returns_to_the_previous_version(story):
@@ -217,9 +231,12 @@ def test_rollback_returns_to_the_previous_version(story):
 
 def test_broken_upgrade_comes_back_by_itself(story, served):
     disk = story["disk"]
+    disk.ssh.run(f"sudo ros config set rancher.upgrade.url {served}/index.yml")
+    listing = disk.ssh.out("ros os list")
+    assert f"offered: {V2} {served}/rancheros.img" in listing and f"offered: {BROKEN} " in listing, listing
     mark = len(disk.vm.serial_text())
     t0 = time.monotonic()
-    disk.ssh.run(f"sudo ros os upgrade -i {served}/rancheros-broken.img", check=False, timeout=900)
+    disk.ssh.run(f"sudo ros os upgrade -i {BROKEN}", check=False, timeout=900)   # a version of the index
     disk.vm.wait_for(r"broken init: exiting", timeout=600, start=mark)
     t_panic = time.monotonic()
     disk.vm.wait_for(r"Kernel panic", timeout=120, start=mark)
@@ -231,8 +248,27 @@ def test_broken_upgrade_comes_back_by_itself(story, served):
     version = disk.ssh.out("ros os version")
     assert "0.1.0" in version and "slot A" in version, version
     listing = disk.ssh.out("ros os list")
-    assert "the upgrade to 0.1.2-broken (slot B) was rolled back" in listing, listing
+    assert f"the upgrade to {BROKEN} (slot B) was rolled back" in listing, listing
     assert disk.ssh.out("cat /home/rancher/keep.txt") == "kept"
+
+
+def test_the_installed_system_installs_onto_a_second_disk(story):
+    disk, work = story["disk"], story["work"]
+    disk.ssh.run("cat > cc.yml", stdin=_cc(disk.ssh.key.public).encode())
+    res = disk.ssh.run("sudo ros install -d /dev/vda --no-reboot", check=False)   # the running disk
+    assert res.rc != 0 and "in use" in res.stderr, res.stderr
+    out = disk.ssh.out("sudo ros install -d /dev/vdb -c cc.yml --no-reboot", timeout=900)
+    assert "[5/5] done: /dev/vdb boots" in out, out
+    disk.ssh.run("sudo ros os shutdown", check=False, timeout=60)
+    wait_until(lambda: not disk.vm.running, 300, "the installed machine to power off")
+    disk.vm.cleanup()
+    again = Disk(story["second"], disk.ssh.key, work)
+    story["disk"] = again
+    again.boot()
+    assert again.ssh.out("hostname") == HOSTNAME
+    version = again.ssh.out("ros os version")
+    assert "0.1.0" in version and "slot A" in version, version
+    assert again.ssh.run("test -e /home/rancher/keep.txt", check=False).rc != 0   # a new state, not a copy
 
 
 def test_qcow2_boots_by_uefi_with_a_config_drive(artifacts, tmp_path):

@@ -1,14 +1,18 @@
 """The installer's pure parts: the layout, GRUB's two fields, grubenv, the checksum initrd, the slot rules."""
 
+import contextlib
 import io
+import os
 import shutil
+import signal
 import struct
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
 
-from rancheros.install import bootenv, grub, initrd, layout, upgrade
+from rancheros.install import bootenv, bootslot, grub, initrd, layout, upgrade
 from rancheros.install.bootslot import Booted
 from rancheros.install.disk import partition_node, users
 
@@ -134,3 +138,41 @@ def test_disk_names_and_users(tmp_path):
     mounts = tmp_path / "mounts"
     mounts.write_text("/dev/vdz /mnt/state ext4 rw 0 0\nproc /proc proc rw 0 0\n")
     assert users("/dev/vdz", str(mounts), str(tmp_path / "none")) == ["/dev/vdz on /mnt/state"]
+
+
+def _trial_boot(monkeypatch, tmp_path) -> list:
+    """bootslot on a trial boot of slot B, its boot partition a directory, PID 1's signal recorded."""
+    (tmp_path / grub.GRUB_DIR).mkdir(parents=True)
+    env = bootenv.BootEnv()
+    env.mark_good("A")
+    env.try_once("B", "2.0")
+    env.values["next_slot"] = ""                  # GRUB took the one try
+    bootenv.write(str(tmp_path / bootslot.ENV_PATH), env)
+    monkeypatch.setattr(bootslot, "booted", lambda: Booted("B", True))
+    monkeypatch.setattr(bootslot, "boot_dir", lambda: str(tmp_path))
+    monkeypatch.setattr(bootslot, "writable", contextlib.nullcontext)
+    kills: list = []
+    monkeypatch.setattr(os, "kill", lambda pid, sig: kills.append((pid, sig)))
+    return kills
+
+
+def test_a_trial_without_services_up_reboots_and_says_why(monkeypatch, tmp_path):
+    kills = _trial_boot(monkeypatch, tmp_path)
+    bootslot.watch_trial(threading.Event(), timeout=0.2).join(5)
+    assert kills == [(1, signal.SIGUSR1)]
+    env = bootenv.read(str(tmp_path / bootslot.ENV_PATH))
+    assert env.rolled_back("A") == ("the upgrade to 2.0 (slot B) was rolled back: "
+                                    "services were not up within 0s")
+    assert env.boot_slot == "A"                   # the reboot runs the previous slot
+
+
+def test_a_trial_that_reaches_services_up_stays(monkeypatch, tmp_path):
+    kills = _trial_boot(monkeypatch, tmp_path)
+    up = threading.Event()
+    watch = bootslot.watch_trial(up, timeout=5)
+    bootslot.services_up()
+    up.set()
+    watch.join(5)
+    assert kills == [] and not watch.is_alive()
+    env = bootenv.read(str(tmp_path / bootslot.ENV_PATH))
+    assert env.boot_slot == "B" and env.rolled_back("A") is None
