@@ -232,7 +232,7 @@ def test_rollback_returns_to_the_previous_version(story):
 def test_broken_upgrade_comes_back_by_itself(story, served):
     disk = story["disk"]
     disk.ssh.run(f"sudo ros config set rancher.upgrade.url {served}/index.yml")
-    listing = disk.ssh.out("ros os list")
+    listing = disk.ssh.out("sudo ros os list")   # the local config layer (0600) is root's to read
     assert f"offered: {V2} {served}/rancheros.img" in listing and f"offered: {BROKEN} " in listing, listing
     mark = len(disk.vm.serial_text())
     t0 = time.monotonic()
