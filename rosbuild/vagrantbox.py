@@ -12,7 +12,6 @@ import glob
 import io
 import json
 import tarfile
-from dataclasses import dataclass
 from pathlib import Path
 from xml.sax.saxutils import escape
 
@@ -26,14 +25,6 @@ DISK_GIB = 20
 MEMORY_MIB = 1024
 VBOX_MAC = "080027D14C66"   # the box's first NIC (Vagrant's VirtualBox provider sets it from base_mac)
 VMDK_NAME, OVF_NAME = "box-disk001.vmdk", "box.ovf"
-
-
-@dataclass(frozen=True)
-class Box:
-    """One box file's members: name -> bytes or a file on disk."""
-
-    provider: str
-    members: dict[str, bytes | Path]
 
 
 def insecure_key() -> str | None:
@@ -62,29 +53,24 @@ def vagrantfile(provider: str) -> bytes:
     return text.encode()
 
 
+def _item(instance: int, caption: str, resource_type: int, fields: list[tuple[str, object]]) -> str:
+    """One OVF hardware Item, its rasd fields in alphabetical order as the schema wants (pure)."""
+    all_fields = sorted([*fields, ("Caption", caption), ("ElementName", caption), ("InstanceID", instance),
+                         ("ResourceType", resource_type)])
+    return "<Item>" + "".join(f"<rasd:{k}>{escape(str(v))}</rasd:{k}>" for k, v in all_fields) + "</Item>"
+
+
 def ovf(vmdk_bytes: int, name: str = "rancheros") -> bytes:
     """An OVF 1.0 descriptor for one SATA disk and one NAT NIC, as VirtualBox imports it (pure)."""
     cap = DISK_GIB << 30
-    items = [
-        ("Virtual CPU", "3", "1", ""),
-        (f"{MEMORY_MIB} MB of memory", "4", str(MEMORY_MIB), "<rasd:AllocationUnits>MegaBytes</rasd:AllocationUnits>"),
-    ]
-    hw = "".join(
-        f"<Item>{extra}<rasd:Caption>{c}</rasd:Caption><rasd:ElementName>{c}</rasd:ElementName>"
-        f"<rasd:InstanceID>{i + 1}</rasd:InstanceID><rasd:ResourceType>{t}</rasd:ResourceType>"
-        f"<rasd:VirtualQuantity>{q}</rasd:VirtualQuantity></Item>"
-        for i, (c, t, q, extra) in enumerate(items))
-    hw += ("<Item><rasd:Address>0</rasd:Address><rasd:Caption>sataController0</rasd:Caption>"
-           "<rasd:ElementName>sataController0</rasd:ElementName><rasd:InstanceID>3</rasd:InstanceID>"
-           "<rasd:ResourceSubType>AHCI</rasd:ResourceSubType><rasd:ResourceType>20</rasd:ResourceType></Item>"
-           "<Item><rasd:AddressOnParent>0</rasd:AddressOnParent><rasd:Caption>disk1</rasd:Caption>"
-           "<rasd:ElementName>disk1</rasd:ElementName><rasd:HostResource>/disk/vmdisk1</rasd:HostResource>"
-           "<rasd:InstanceID>4</rasd:InstanceID><rasd:Parent>3</rasd:Parent>"
-           "<rasd:ResourceType>17</rasd:ResourceType></Item>"
-           "<Item><rasd:AutomaticAllocation>true</rasd:AutomaticAllocation><rasd:Caption>Ethernet adapter on "
-           "'NAT'</rasd:Caption><rasd:Connection>NAT</rasd:Connection><rasd:ElementName>Ethernet adapter on "
-           "'NAT'</rasd:ElementName><rasd:InstanceID>5</rasd:InstanceID>"
-           "<rasd:ResourceSubType>E1000</rasd:ResourceSubType><rasd:ResourceType>10</rasd:ResourceType></Item>")
+    hw = "".join(_item(*i) for i in (
+        (1, "Virtual CPU", 3, [("VirtualQuantity", 1)]),
+        (2, f"{MEMORY_MIB} MB of memory", 4, [("AllocationUnits", "MegaBytes"), ("VirtualQuantity", MEMORY_MIB)]),
+        (3, "sataController0", 20, [("Address", 0), ("ResourceSubType", "AHCI")]),
+        (4, "disk1", 17, [("AddressOnParent", 0), ("HostResource", "/disk/vmdisk1"), ("Parent", 3)]),
+        (5, "Ethernet adapter on 'NAT'", 10, [("AutomaticAllocation", "true"), ("Connection", "NAT"),
+                                              ("ResourceSubType", "E1000")]),
+    ))
     return (
         '<?xml version="1.0" encoding="UTF-8"?>\n'
         '<Envelope ovf:version="1.0" xml:lang="en-US" xmlns="http://schemas.dmtf.org/ovf/envelope/1" '
@@ -109,12 +95,18 @@ def ovf(vmdk_bytes: int, name: str = "rancheros") -> bytes:
         f'{hw}</VirtualHardwareSection></VirtualSystem></Envelope>\n').encode()
 
 
-def write_box(box: Box, dest: Path) -> None:
-    """A box file: a tar of its members, fixed owners and times (the same inputs give the same bytes)."""
+def members(provider: str, disk: dict[str, bytes | Path]) -> dict[str, bytes | Path]:
+    """A box's files: its metadata, Vagrantfile and the guest plugin, plus the provider's disk files."""
+    return {"metadata.json": metadata(provider), "Vagrantfile": vagrantfile(provider),
+            PLUGIN.name: PLUGIN.read_bytes(), **disk}
+
+
+def write_box(files: dict[str, bytes | Path], dest: Path) -> None:
+    """A box file: a tar of `files` (name -> bytes or a file), fixed owners and times (same inputs, same bytes)."""
     tmp = dest.with_name(dest.name + ".tmp")
     with tarfile.open(tmp, "w", format=tarfile.GNU_FORMAT) as tar:
-        for name in sorted(box.members):
-            value = box.members[name]
+        for name in sorted(files):
+            value = files[name]
             info = tarfile.TarInfo(name)
             info.mtime, info.mode, info.uid, info.gid = steps.SOURCE_DATE_EPOCH, 0o644, 0, 0
             if isinstance(value, Path):
@@ -137,17 +129,13 @@ def build(raw: Path, out: Path, work: Path) -> list[Path]:
     steps.run(["qemu-img", "resize", "-q", qcow2, f"{DISK_GIB}G"])
     steps.run(["qemu-img", "convert", "-q", "-f", "qcow2", "-O", "vmdk", "-o", "subformat=streamOptimized",
                qcow2, vmdk])
-    plugin = PLUGIN.read_bytes()
     boxes = {
-        LIBVIRT_BOX: Box("libvirt", {"metadata.json": metadata("libvirt"), "Vagrantfile": vagrantfile("libvirt"),
-                                     PLUGIN.name: plugin, "box.img": qcow2}),
-        VIRTUALBOX_BOX: Box("virtualbox", {"metadata.json": metadata("virtualbox"),
-                                           "Vagrantfile": vagrantfile("virtualbox"), PLUGIN.name: plugin,
-                                           OVF_NAME: ovf(vmdk.stat().st_size), VMDK_NAME: vmdk}),
+        LIBVIRT_BOX: members("libvirt", {"box.img": qcow2}),
+        VIRTUALBOX_BOX: members("virtualbox", {OVF_NAME: ovf(vmdk.stat().st_size), VMDK_NAME: vmdk}),
     }
     written = []
-    for name, box in boxes.items():
-        write_box(box, out / name)
+    for name, files in boxes.items():
+        write_box(files, out / name)
         written.append(out / name)
     for p in (qcow2, vmdk):
         p.unlink()

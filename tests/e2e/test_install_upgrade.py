@@ -127,6 +127,12 @@ def story(artifacts, tmp_path_factory):
     m.stop()
 
 
+def _power_off(ssh: Ssh, vm: VM, what: str) -> None:
+    """`ros os shutdown` over SSH (the session drops with the machine), then wait for QEMU to end."""
+    ssh.run("sudo ros os shutdown", check=False, timeout=60)
+    wait_until(lambda: not vm.running, 300, f"{what} to power off")
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -178,8 +184,7 @@ def test_install_then_the_disk_boots_alone(story):
     out = m.ssh.out("sudo ros install -d /dev/vdb -c cc.yml --no-reboot", timeout=900)
     TIMES["install"] = time.monotonic() - t0
     assert "[5/5] done: /dev/vdb boots" in out, out
-    m.ssh.run("sudo ros os shutdown", check=False, timeout=60)
-    wait_until(lambda: not m.vm.running, 300, "the live machine to power off")
+    _power_off(m.ssh, m.vm, "the live machine")
     m.stop()
     disk = Disk(story["target"], m.key, work, more_disks=[story["second"]])
     story["disk"] = disk
@@ -259,8 +264,7 @@ def test_the_installed_system_installs_onto_a_second_disk(story):
     assert res.rc != 0 and "in use" in res.stderr, res.stderr
     out = disk.ssh.out("sudo ros install -d /dev/vdb -c cc.yml --no-reboot", timeout=900)
     assert "[5/5] done: /dev/vdb boots" in out, out
-    disk.ssh.run("sudo ros os shutdown", check=False, timeout=60)
-    wait_until(lambda: not disk.vm.running, 300, "the installed machine to power off")
+    _power_off(disk.ssh, disk.vm, "the installed machine")
     disk.vm.cleanup()
     again = Disk(story["second"], disk.ssh.key, work)
     story["disk"] = again

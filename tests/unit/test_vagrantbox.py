@@ -38,7 +38,7 @@ def test_virtualbox_vagrantfile_adds_the_base_mac_only_there():
 def test_box_tar_is_the_same_for_the_same_members(tmp_path):
     disk = tmp_path / "box.img"
     disk.write_bytes(b"disk")
-    box = vagrantbox.Box("libvirt", {"metadata.json": b"{}", "box.img": disk})
+    box = {"metadata.json": b"{}", "box.img": disk}
     vagrantbox.write_box(box, tmp_path / "a.box")
     vagrantbox.write_box(box, tmp_path / "b.box")
     assert (tmp_path / "a.box").read_bytes() == (tmp_path / "b.box").read_bytes()
