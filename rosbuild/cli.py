@@ -23,7 +23,7 @@ from rancheros.errors import RosError, BuildError
 from rancheros import cpio
 from rancheros.install import grub, installer
 from rosbuild import (bootloader, catalog, debs, diskimage, freeze, images, initramfs, iso, osimage, publish, qemu,
-                      rootfs, steps)
+                      rootfs, steps, vagrantbox)
 
 KERNEL_RECIPE = steps.ROOT / "kernel" / "kernel.yml"
 DEFAULT_COMPRESSION = "zstd"
@@ -201,6 +201,22 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
             steps.say("disk images up to date")
         elif diskimage.build(image, facts["image_sha256"], raw, qcow2):
             dstamp.done()
+    boxes = [out / vagrantbox.LIBVIRT_BOX, out / vagrantbox.VIRTUALBOX_BOX]
+    with steps.step("Vagrant boxes (libvirt, VirtualBox)"):
+        key = vagrantbox.insecure_key()
+        vstamp = steps.Stamp(f"boxes-{clone}", steps.hash_data(facts["image_sha256"], code, key,
+                                                               steps.hash_files(sorted(vagrantbox.VAGRANT_DIR.iterdir())),
+                                                               steps.hash_files([Path(vagrantbox.__file__)])))
+        if key is None:
+            steps.warn("Vagrant boxes skipped: Vagrant's insecure key is missing (apt-get install vagrant)")
+        elif vstamp.fresh(*boxes):
+            steps.say("Vagrant boxes up to date")
+        else:
+            seeded = work / "vagrant-seeded.raw"
+            if diskimage.write_raw(image, facts["image_sha256"], seeded, vagrantbox.seed_cloud_config(key)):
+                vagrantbox.build(seeded, out, work / "vagrant")
+                seeded.unlink()
+                vstamp.done()
     manifest.update(facts)
     manifest["catalog"] = catalog_built.manifest()
     manifest["compression"] = compression
@@ -208,6 +224,7 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
                          "image": image.stat().st_size, "initrd_small": small.stat().st_size,
                          "initrd": initrd.stat().st_size,
                          **({"raw": raw.stat().st_size, "qcow2": qcow2.stat().st_size} if qcow2.exists() else {}),
+                         **{b.name: b.stat().st_size for b in boxes if b.exists()},
                          **{f"image:{i.tag}": sum(l.path.stat().st_size for l in i.layers) for i in built}}
     manifest_path = out / "manifest.json"
     manifest_path.write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")

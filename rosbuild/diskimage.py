@@ -17,10 +17,10 @@ RAW_NAME, QCOW2_NAME = "rancheros.raw", "rancheros.qcow2"
 STATE_MIB = 64
 
 
-def build(image: Path, sha256: str, raw: Path, qcow2: Path) -> bool:
-    """Write both disk images; False (with one line) where this machine cannot (loop devices need root)."""
+def write_raw(image: Path, sha256: str, raw: Path, cloud_config: str | None = None) -> bool:
+    """Install onto the raw file `raw` (atomically); False (with one line) where this machine cannot (needs root)."""
     if os.geteuid() != 0:
-        steps.warn("disk images skipped: writing them needs root (loop devices)")
+        steps.warn(f"{raw.name} skipped: writing a disk image needs root (loop devices)")
         return False
     tmp = raw.with_name(raw.name + ".tmp")
     if tmp.exists():
@@ -28,12 +28,20 @@ def build(image: Path, sha256: str, raw: Path, qcow2: Path) -> bool:
     with open(tmp, "wb") as f:
         f.truncate(layout.min_disk_bytes(STATE_MIB))
     try:
-        installer.install(installer.Request(str(tmp), str(image), sha256, state_mib=STATE_MIB, reproducible=True,
-                                            force=True), lambda m: steps.say(m))
+        installer.install(installer.Request(str(tmp), str(image), sha256, cloud_config=cloud_config,
+                                            state_mib=STATE_MIB, reproducible=True, force=True),
+                          lambda m: steps.say(m))
     except RosError as e:
         tmp.unlink()
-        raise BuildError(f"disk image: {e}") from None
+        raise BuildError(f"disk image {raw.name}: {e}") from None
     os.replace(tmp, raw)
+    return True
+
+
+def build(image: Path, sha256: str, raw: Path, qcow2: Path) -> bool:
+    """Write both disk images; False where this machine cannot."""
+    if not write_raw(image, sha256, raw):
+        return False
     qtmp = qcow2.with_name(qcow2.name + ".tmp")
     steps.run(["qemu-img", "convert", "-q", "-f", "raw", "-O", "qcow2", raw, qtmp])
     os.replace(qtmp, qcow2)

@@ -29,6 +29,9 @@ APT_PACKAGES = [
     "mmdebstrap",  # the catalog's consoles: whole Debian roots (rosbuild/bootstrap.py)
     "skopeo",  # build.py publish: pushes the catalog's images without a Docker daemon
     "fdisk", "mount",  # rancheros.raw: the installer partitions (sfdisk) and loop-mounts (losetup) on this host
+    # the Vagrant boxes (Vagrant's insecure key) and their e2e: libvirtd in a network namespace of the test's
+    "vagrant", "vagrant-libvirt", "libvirt-daemon-system", "libvirt-daemon-driver-qemu", "libvirt-clients",
+    "dnsmasq-base", "iptables",
 ]
 
 
