@@ -1,7 +1,7 @@
 """Two lanes for the whole suite: `./build.py test` runs pytest-xdist with two workers.
 
 The suite's time is QEMU boots, each one vCPU of TCG, so two can run at once on a 2-core machine.
-The longest boot sequences and the second checkout's build (LONG_LANE) run in one worker; every other test (the other boots, which
+The longest boot sequences, the Vagrant VM and the second checkout's build (LONG_LANE) run in one worker; every other test (the other boots, which
 share one VM, and the integration and unit tests) runs in order in the other. The split is by test
 id because xdist schedules in the controller, which never sees markers.
 """
@@ -14,6 +14,7 @@ LONG_LANE = (
     "tests/e2e/test_init_boot.py::test_lifecycle_",
     "tests/e2e/test_cloudinit_datasources.py::",
     "tests/integration/test_reproducible_build.py::",   # no VM, but two builds' worth of CPU
+    "tests/e2e/test_vagrant.py::",   # its own libvirt VM
 )
 
 

@@ -175,6 +175,12 @@ def render_resolv(net: NetworkConfig, held: list[Lease]) -> str:
     return resolv.render(servers, search)
 
 
+def drop_lease(links: Links, root: Path, wanted: InterfaceConfig) -> None:
+    """Forget an interface's lease: its address goes (the configured ones stay), and so does its file."""
+    links.flush_ipv4(wanted.name, keep=set(wanted.addresses))
+    (Path(root) / STATE_DIR / f"{wanted.name}.lease").unlink(missing_ok=True)
+
+
 def handle_event(event: str, env: Mapping[str, str], links: Links, root: Path) -> Lease | None:
     """Apply one udhcpc event: deconfig clears the old lease, bound/renew apply the new one."""
     net = load_wanted(root)
@@ -183,8 +189,7 @@ def handle_event(event: str, env: Mapping[str, str], links: Links, root: Path) -
     lease_file = Path(root) / STATE_DIR / f"{ifname}.lease"
     if event == "deconfig":
         links.up(ifname, wanted.mtu)
-        links.flush_ipv4(ifname, keep=set(wanted.addresses))
-        lease_file.unlink(missing_ok=True)
+        drop_lease(links, root, wanted)
         return None
     if event in ("leasefail", "nak"):
         log.warning("%s: DHCP %s", ifname, event)

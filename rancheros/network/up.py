@@ -39,6 +39,8 @@ def configure(net: NetworkConfig, links: Links, root: Path) -> list[str]:
     wanted_dhcp = []
     for cfg in plan(links.names(), net):
         try:
+            if not cfg.dhcp:   # DHCP turned off (`ros config set`, then a restart): its lease goes first,
+                dhcp.drop_lease(links, root, cfg)   # as deleting a primary address deletes its secondaries
             apply_static(links, cfg)
         except NetworkError as e:
             log.error("%s", e)

@@ -8,6 +8,7 @@ The VirtualBox box cannot boot here (no VirtualBox): Vagrant adds it and its VMD
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import tarfile
@@ -113,6 +114,8 @@ def test_vagrant_up_ssh_halt_up_destroy(lab, tmp_path):
         assert ssh("sudo ros config get hostname").strip() == NODE
         addrs = ssh("ip addr")
         assert f"inet {ADDRESS}/24" in addrs, addrs
+        # only the static address: the DHCP lease eth1 held before the config named it is gone
+        assert re.findall(r"inet (\S+)", ssh("ip -4 -o addr show eth1")) == [f"{ADDRESS}/24"]
         # Vagrant's generated key replaced the insecure one, in the config too (it survives a reboot).
         keys = ssh("sudo ros config get ssh_authorized_keys")
         assert "vagrant insecure public key" not in keys and "ssh-" in keys, keys

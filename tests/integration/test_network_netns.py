@@ -53,7 +53,7 @@ def netns_pair(tmp_path_factory):
 
 def ros_env(tmp_path: Path, cloud_config: str) -> dict:
     conf = tmp_path / "conf"
-    conf.mkdir()
+    conf.mkdir(parents=True)
     (conf / "cloud-config.yml").write_text(cloud_config)
     (tmp_path / "cmdline").write_text("")
     return dict(os.environ, ROS_CONFIG_DIR=str(conf), ROS_CMDLINE=str(tmp_path / "cmdline"),
@@ -113,3 +113,32 @@ def test_dhcp_lease_from_real_server_is_applied(netns_pair, tmp_path):
     resolv = (root / "etc/resolv.conf").read_text()
     assert "nameserver 10.1.1.1\nnameserver 10.77.0.53\n" in resolv and "search test.lan" in resolv
     assert re.search(r"eth0: DHCP bound 10\.77\.0\.1(0\d|10)/24 via 10\.77\.0\.1", out), out
+
+
+def test_dhcp_turned_off_drops_the_lease_and_keeps_the_static_address(netns_pair, tmp_path):
+    """A lease from a real server, then the config says dhcp: false + an address and the service
+    restarts (Vagrant's private network): only the configured address stays, and the lease file goes."""
+    root = tmp_path / "root"
+    lease = root / "run/rancheros/network/eth0.lease"
+    proc = subprocess.Popen(ROS + ["network", "up", "--root", str(root), "--netns", netns_pair],
+                            env=ros_env(tmp_path / "a", ""), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    try:
+        for _ in range(120):
+            if lease.exists() or proc.poll() is not None:
+                break
+            time.sleep(0.25)
+    finally:
+        # as a service restart's SIGKILL of the container would: no release, the address stays behind
+        for pid in [proc.pid, *map(int, sh("ip", "netns", "pids", netns_pair).split())]:
+            os.kill(pid, 9)
+        out = proc.communicate(timeout=20)[0]
+    assert lease.exists(), out
+    leased = re.search(r"inet (10\.77\.0\.\d+/24) ", sh("ip", "-n", netns_pair, "addr", "show", "eth0")).group(1)
+    env = ros_env(tmp_path / "b", "rancher:\n  network:\n    interfaces:\n      eth0: {dhcp: false, address: 10.77.0.250/24}\n")
+    done = subprocess.run(ROS + ["network", "up", "--once", "--root", str(root), "--netns", netns_pair],
+                          env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    eth0 = sh("ip", "-n", netns_pair, "addr", "show", "eth0")
+    assert "inet 10.77.0.250/24" in eth0 and f"inet {leased} " not in eth0, (eth0, done.stdout, done.stderr)
+    assert not lease.exists()

@@ -44,3 +44,15 @@ def test_box_tar_is_the_same_for_the_same_members(tmp_path):
     assert (tmp_path / "a.box").read_bytes() == (tmp_path / "b.box").read_bytes()
     with tarfile.open(tmp_path / "a.box") as t:
         assert t.getnames() == ["box.img", "metadata.json"] and t.extractfile("box.img").read() == b"disk"
+
+
+def test_the_vagrantfiles_and_the_plugin_are_valid_ruby():
+    """`ruby -c` of what Vagrant loads: the repository's Vagrantfile, the box's, the guest plugin."""
+    import shutil
+    import subprocess
+    import pytest
+    if shutil.which("ruby") is None:
+        pytest.skip("ruby is not installed (the vagrant package brings it)")
+    for path in (vagrantbox.steps.ROOT / "Vagrantfile", vagrantbox.BOX_VAGRANTFILE, vagrantbox.PLUGIN):
+        p = subprocess.run(["ruby", "-c", str(path)], capture_output=True, text=True, timeout=60)
+        assert p.returncode == 0 and "Syntax OK" in p.stdout, (path, p.stderr)
