@@ -57,9 +57,10 @@ class VagrantLab:
 
     def run(self, cmd: list[str], timeout: float, cwd: Path | None = None, check: bool = True,
             env: dict[str, str] | None = None, log: Path | None = None) -> subprocess.CompletedProcess:
-        """Run `cmd` in the lab; its output is returned (and appended to `log`); LabError when it fails."""
+        """Run `cmd` in the lab (in `cwd`, else the lab's root: never a directory with a Vagrantfile of
+        its own); its output is returned (and appended to `log`); LabError when it fails."""
         try:
-            p = subprocess.run(self.wrap(cmd), cwd=cwd, env=self.env(env), capture_output=True, text=True,
+            p = subprocess.run(self.wrap(cmd), cwd=cwd or self.root, env=self.env(env), capture_output=True, text=True,
                                timeout=timeout, stdin=subprocess.DEVNULL)
         except subprocess.TimeoutExpired as e:
             raise LabError(f"{' '.join(cmd)}: no answer within {timeout:.0f} s; output: "
