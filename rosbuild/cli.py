@@ -204,9 +204,8 @@ def _build(update_lock: bool, compression: str, version: str, settings: Mapping[
     boxes = [out / vagrantbox.LIBVIRT_BOX, out / vagrantbox.VIRTUALBOX_BOX]
     with steps.step("Vagrant boxes (libvirt, VirtualBox)"):
         key = vagrantbox.insecure_key()
-        vstamp = steps.Stamp(f"boxes-{clone}", steps.hash_data(facts["image_sha256"], code, key,
-                                                               steps.hash_files(sorted(vagrantbox.VAGRANT_DIR.iterdir())),
-                                                               steps.hash_files([Path(vagrantbox.__file__)])))
+        box_code = steps.hash_files([Path(vagrantbox.__file__), *sorted(vagrantbox.VAGRANT_DIR.iterdir())])
+        vstamp = steps.Stamp(f"boxes-{clone}", steps.hash_data(facts["image_sha256"], code, key, box_code))
         if key is None:
             steps.warn("Vagrant boxes skipped: Vagrant's insecure key is missing (apt-get install vagrant)")
         elif vstamp.fresh(*boxes):

@@ -175,10 +175,14 @@ def render_resolv(net: NetworkConfig, held: list[Lease]) -> str:
     return resolv.render(servers, search)
 
 
+def _lease_file(root: Path, ifname: str) -> Path:
+    return Path(root) / STATE_DIR / f"{ifname}.lease"
+
+
 def drop_lease(links: Links, root: Path, wanted: InterfaceConfig) -> None:
     """Forget an interface's lease: its address goes (the configured ones stay), and so does its file."""
     links.flush_ipv4(wanted.name, keep=set(wanted.addresses))
-    (Path(root) / STATE_DIR / f"{wanted.name}.lease").unlink(missing_ok=True)
+    _lease_file(root, wanted.name).unlink(missing_ok=True)
 
 
 def handle_event(event: str, env: Mapping[str, str], links: Links, root: Path) -> Lease | None:
@@ -186,7 +190,6 @@ def handle_event(event: str, env: Mapping[str, str], links: Links, root: Path) -
     net = load_wanted(root)
     ifname = env.get("interface", "")
     wanted = config_for(ifname, net.interfaces) or InterfaceConfig(ifname, dhcp=True)
-    lease_file = Path(root) / STATE_DIR / f"{ifname}.lease"
     if event == "deconfig":
         links.up(ifname, wanted.mtu)
         drop_lease(links, root, wanted)
@@ -202,7 +205,7 @@ def handle_event(event: str, env: Mapping[str, str], links: Links, root: Path) -
     links.add_address(ifname, lease.address)
     if lease.routers and not wanted.gateway:
         links.default_route(ifname, lease.routers[0])
-    write_shared(lease_file, json.dumps(asdict(lease)), 0o644)
+    write_shared(_lease_file(root, ifname), json.dumps(asdict(lease)), 0o644)
     resolv.write(root, render_resolv(net, leases(root)))
     log.info("%s: DHCP %s %s via %s", ifname, event, lease.address, ",".join(lease.routers) or "no router")
     return lease

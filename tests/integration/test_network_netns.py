@@ -63,6 +63,13 @@ def ros_env(tmp_path: Path, cloud_config: str) -> dict:
 ROS = [sys.executable, "-m", "rancheros", "ros"]
 
 
+def _wait_for(lease: Path, proc: subprocess.Popen, timeout: float = 30) -> None:
+    """Until `ros network up` has written `lease` (or exited)."""
+    deadline = time.monotonic() + timeout
+    while not lease.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.25)
+
+
 def test_static_address_mtu_gateway_and_dns_applied(netns_pair, tmp_path):
     env = ros_env(tmp_path, """
 rancher:
@@ -99,10 +106,7 @@ def test_dhcp_lease_from_real_server_is_applied(netns_pair, tmp_path):
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lease = root / "run/rancheros/network/eth0.lease"
     try:
-        for _ in range(120):
-            if lease.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.25)
+        _wait_for(lease, proc)
     finally:
         proc.terminate()
         out = proc.communicate(timeout=20)[0]
@@ -124,10 +128,7 @@ def test_dhcp_turned_off_drops_the_lease_and_keeps_the_static_address(netns_pair
                             env=ros_env(tmp_path / "a", ""), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True)
     try:
-        for _ in range(120):
-            if lease.exists() or proc.poll() is not None:
-                break
-            time.sleep(0.25)
+        _wait_for(lease, proc)
     finally:
         # as a service restart's SIGKILL of the container would: no release, the address stays behind
         for pid in [proc.pid, *map(int, sh("ip", "netns", "pids", netns_pair).split())]:
