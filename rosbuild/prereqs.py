@@ -31,7 +31,7 @@ APT_PACKAGES = [
     "fdisk", "mount",  # rancheros.raw: the installer partitions (sfdisk) and loop-mounts (losetup) on this host
     # the Vagrant boxes (Vagrant's insecure key) and their e2e: libvirtd in a network namespace of the test's
     "vagrant", "vagrant-libvirt", "libvirt-daemon-system", "libvirt-daemon-driver-qemu", "libvirt-clients",
-    "dnsmasq-base", "iptables",
+    "dnsmasq-base", "iptables", "rsync",  # rsync: the e2e synced folder
 ]
 
 

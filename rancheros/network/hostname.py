@@ -1,4 +1,4 @@
-"""The hostname from config: the kernel's (UTS of the host) and /etc/hostname."""
+"""The hostname from config: the kernel's (UTS of the host), /etc/hostname and its /etc/hosts line."""
 
 import logging
 import re
@@ -21,15 +21,37 @@ def check(name: str) -> str:
     return name
 
 
-def apply(name: str, root: Path, sethostname: Callable[[str], None] = socket.sethostname) -> None:
-    """Set the kernel hostname and write `<root>/etc/hostname`."""
-    name = check(name)
-    sethostname(name)
-    path = Path(root) / "etc" / "hostname"
+def hosts_text(current: str, name: str) -> str:
+    """`current` /etc/hosts with the hostname on 127.0.1.1 (Debian's convention), other lines kept,
+    so that sudo and other resolvers of the own name find it without DNS."""
+    short = name.split(".")[0]
+    line = f"127.0.1.1\t{name}" + (f" {short}" if short != name else "")
+    lines = [l for l in current.splitlines() if l.split()[:1] != ["127.0.1.1"]]
+    if not any(l.split()[:1] == ["127.0.0.1"] for l in lines):
+        lines.insert(0, "127.0.0.1\tlocalhost")
+    at = next(i for i, l in enumerate(lines) if l.split()[:1] == ["127.0.0.1"]) + 1
+    lines.insert(at, line)
+    return "\n".join(lines) + "\n"
+
+
+def _write_if_changed(path: Path, text: str) -> None:
     try:
         current = path.read_text()
     except OSError:
         current = None
-    if current != name + "\n":
-        write_shared(path, name + "\n", 0o644)
+    if current != text:
+        write_shared(path, text, 0o644)
+
+
+def apply(name: str, root: Path, sethostname: Callable[[str], None] = socket.sethostname) -> None:
+    """Set the kernel hostname, write `<root>/etc/hostname` and the name's line in `<root>/etc/hosts`."""
+    name = check(name)
+    sethostname(name)
+    etc = Path(root) / "etc"
+    _write_if_changed(etc / "hostname", name + "\n")
+    try:
+        hosts = (etc / "hosts").read_text()
+    except OSError:
+        hosts = ""
+    _write_if_changed(etc / "hosts", hosts_text(hosts, name))
     log.info("hostname: %s", name)

@@ -76,10 +76,24 @@ def test_virtualbox_box_is_added_and_its_disk_and_ovf_check(lab, tmp_path):
     lab.run(["vagrant", "box", "remove", "--force", "rancheros-vbox-e2e"], timeout=120)
 
 
+# A user's project on top of the repository's Vagrantfile: an rsync synced folder and a DHCP network.
+PROJECT_VAGRANTFILE = """\
+load File.expand_path("Vagrantfile.rancheros", __dir__)
+Vagrant.configure("2") do |config|
+  config.vm.synced_folder ".", "/vagrant", type: "rsync", rsync__exclude: [".vagrant/", "*.log"]
+  config.vm.define "rancher-01" do |node|
+    node.vm.network :private_network, type: "dhcp"
+  end
+end
+"""
+
+
 def _project(lab: VagrantLab, tmp_path: Path) -> Path:
     proj = tmp_path / "project"
     proj.mkdir()
-    shutil.copy2(steps.ROOT / "Vagrantfile", proj / "Vagrantfile")
+    shutil.copy2(steps.ROOT / "Vagrantfile", proj / "Vagrantfile.rancheros")
+    (proj / "Vagrantfile").write_text(PROJECT_VAGRANTFILE)
+    (proj / "synced.txt").write_text("from-the-host\n")
     return proj
 
 
@@ -116,6 +130,12 @@ def test_vagrant_up_ssh_halt_up_destroy(lab, tmp_path):
         assert f"inet {ADDRESS}/24" in addrs, addrs
         # only the static address: the DHCP lease eth1 held before the config named it is gone
         assert re.findall(r"inet (\S+)", ssh("ip -4 -o addr show eth1")) == [f"{ADDRESS}/24"]
+        # the DHCP private network: one lease from libvirt's network, and the config says dhcp
+        eth2 = re.findall(r"inet (\S+)", ssh("ip -4 -o addr show eth2"))
+        assert len(eth2) == 1 and re.fullmatch(r"172\.28\.128\.\d+/24", eth2[0]), eth2
+        assert "dhcp: true" in ssh("sudo ros config get rancher.network.interfaces.eth2")
+        # the rsync synced folder reached the guest
+        assert ssh("cat /vagrant/synced.txt").strip() == "from-the-host"
         # Vagrant's generated key replaced the insecure one, in the config too (it survives a reboot).
         keys = ssh("sudo ros config get ssh_authorized_keys")
         assert "vagrant insecure public key" not in keys and "ssh-" in keys, keys
