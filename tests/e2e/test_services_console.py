@@ -89,6 +89,17 @@ def test_tools_inside_the_console(machine):
     assert "console" in ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
 
 
+def test_a_new_hostname_reaches_the_running_console(machine):
+    ssh = machine.ssh
+    ssh.run("sudo ros config set hostname e2e-renamed.example && sudo ros service restart network")
+    wait_until(lambda: ssh.out("hostname") == "e2e-renamed.example", 120, "the new hostname")
+    assert "127.0.1.1\te2e-renamed.example e2e-renamed" in ssh.out("cat /etc/hosts").splitlines()
+    done = ssh.run("sudo true")
+    assert "unable to resolve host" not in done.stderr, done.stderr
+    # the system containers (here the user Docker's) share the console's /etc/hosts
+    assert "e2e-renamed.example" in ssh.out("sudo system-docker exec docker cat /etc/hosts")
+
+
 def test_password_login_refused_without_a_password(machine):
     refused = Ssh(machine.ssh_port, password="rancher").run("true", check=False, timeout=90)
     assert refused.rc == 255 and "Permission denied" in refused.stderr, refused
