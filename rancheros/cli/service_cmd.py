@@ -44,8 +44,18 @@ def _engine(ctx: click.Context):
     return Engine(_client(doc), doc, reload=lambda: load(paths))
 
 
-def _catalog_entry(name: str, kinds: tuple[str, ...]) -> CatalogEntry:
-    catalog = load_catalog()
+def _catalog(ctx: click.Context) -> dict[str, CatalogEntry]:
+    """The bundled catalog and the config's repositories, their indexes fetched anew (the last good copy
+    is kept when one cannot be fetched)."""
+    from rancheros.sysdocker import repositories
+
+    doc = load(_paths(ctx))
+    repositories.refresh(doc, say=lambda line: click.echo(f"warning: {line}", err=True))
+    return load_catalog(doc=doc)
+
+
+def _catalog_entry(ctx: click.Context, name: str, kinds: tuple[str, ...]) -> CatalogEntry:
+    catalog = _catalog(ctx)
     entry = catalog.get(name)
     if entry is None or entry.kind not in kinds:
         known = sorted(n for n, e in catalog.items() if e.kind in kinds)
@@ -66,18 +76,20 @@ def _running_states(doc: dict) -> dict[str, str]:
         return {}
 
 
-def _list(ctx: click.Context, kinds: tuple[str, ...], builtin: bool) -> None:
+def _list(ctx: click.Context, kinds: tuple[str, ...], builtin: bool,
+          catalog: dict[str, CatalogEntry]) -> None:
     doc = load(_paths(ctx))
     states = _running_states(doc)
     enabled = set(included_names(doc))
     if builtin:
         for name in sorted((doc.get("rancher") or {}).get("services") or {}):
             click.echo(f"{'enabled':9}{name:24}{states.get(name, '')}".rstrip())
-    for name, entry in sorted(load_catalog().items()):
+    for name, entry in sorted(catalog.items()):
         if entry.kind in kinds:
             flag = "enabled" if name in enabled else "disabled"
             shown = states.get(next(iter(entry.services)), "") if name in enabled else ""
-            click.echo(f"{flag:9}{name:24}{shown}".rstrip())
+            source = "" if entry.repository == "builtin" else f"[{entry.repository}] "
+            click.echo(f"{flag:9}{name:24}{source}{shown}".rstrip())
 
 
 def _report(report) -> None:
@@ -101,7 +113,7 @@ def service() -> None:
 @click.pass_context
 def list_services(ctx: click.Context) -> None:
     """Every service: built-in and catalog, enabled or disabled, with its container state."""
-    _list(ctx, ("service", "addon", "console"), builtin=True)
+    _list(ctx, ("service", "addon", "console"), builtin=True, catalog=_catalog(ctx))
 
 
 @service.command()
@@ -109,7 +121,7 @@ def list_services(ctx: click.Context) -> None:
 @click.pass_context
 def enable(ctx: click.Context, name: str) -> None:
     """Turn on catalog service NAME (rancher.services_include); `ros service up` starts it."""
-    _catalog_entry(name, ("service", "addon", "console"))
+    _catalog_entry(ctx, name, ("service", "addon", "console"))
     _set_include(ctx, name, True)
 
 
@@ -118,7 +130,7 @@ def enable(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def disable(ctx: click.Context, name: str) -> None:
     """Turn off catalog service NAME; the next `ros service up` removes its container."""
-    _catalog_entry(name, ("service", "addon", "console"))
+    _catalog_entry(ctx, name, ("service", "addon", "console"))
     _set_include(ctx, name, False)
 
 
@@ -192,8 +204,9 @@ def addon() -> None:
 @click.pass_context
 def list_addons(ctx: click.Context) -> None:
     """Add-ons, enabled or disabled, then the consoles as `ros console list` shows them."""
-    _list(ctx, ("addon",), builtin=False)
-    _list_consoles(ctx)
+    catalog = _catalog(ctx)
+    _list(ctx, ("addon",), builtin=False, catalog=catalog)
+    _list_consoles(ctx, catalog)
 
 
 @addon.command("enable")
@@ -201,7 +214,7 @@ def list_addons(ctx: click.Context) -> None:
 @click.pass_context
 def enable_addon(ctx: click.Context, name: str) -> None:
     """Turn on add-on NAME; for a console: it is the console from the next boot."""
-    if _catalog_entry(name, ("addon", "console")).kind == "console":
+    if _catalog_entry(ctx, name, ("addon", "console")).kind == "console":
         _set_console(ctx, name)
         click.echo(f"{name} is the console from the next boot (ros console switch {name}: now)")
         return
@@ -213,7 +226,7 @@ def enable_addon(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def disable_addon(ctx: click.Context, name: str) -> None:
     """Turn off add-on NAME; for the configured console: the default console from the next boot."""
-    if _catalog_entry(name, ("addon", "console")).kind == "console":
+    if _catalog_entry(ctx, name, ("addon", "console")).kind == "console":
         if (get(load(_paths(ctx)), "rancher.console") or DEFAULT_CONSOLE) == name:
             _set_console(ctx, DEFAULT_CONSOLE)
         return
@@ -230,12 +243,11 @@ console.add_command(console_cmd.run, "run")  # what the console containers run
 
 
 def _set_console(ctx: click.Context, name: str) -> None:
-    if name != DEFAULT_CONSOLE:
-        _catalog_entry(name, ("console",))
+    """Name the console in the config (the caller has checked that the catalog has it)."""
     LocalStore(_paths(ctx)).update(lambda d: set_key(d, "rancher.console", name))
 
 
-def _list_consoles(ctx: click.Context) -> None:
+def _list_consoles(ctx: click.Context, catalog: dict[str, CatalogEntry]) -> None:
     from rancheros.console import choice, switch as console_switch
 
     doc = load(_paths(ctx))
@@ -244,7 +256,7 @@ def _list_consoles(ctx: click.Context) -> None:
     except DockerError:
         current = None
     configured = get(doc, "rancher.console") or DEFAULT_CONSOLE
-    for line in choice.list_lines(console_names(load_catalog()), current, configured, choice.read_note()):
+    for line in choice.list_lines(console_names(catalog), current, configured, choice.read_note()):
         click.echo(line)
 
 
@@ -252,7 +264,7 @@ def _list_consoles(ctx: click.Context) -> None:
 @click.pass_context
 def list_consoles(ctx: click.Context) -> None:
     """Consoles: `current` runs now, `enabled` from the next boot, `disabled` the others."""
-    _list_consoles(ctx)
+    _list_consoles(ctx, _catalog(ctx))
 
 
 @console.command("enable")
@@ -260,6 +272,8 @@ def list_consoles(ctx: click.Context) -> None:
 @click.pass_context
 def enable_console(ctx: click.Context, name: str) -> None:
     """Use console NAME from the next boot on."""
+    if name != DEFAULT_CONSOLE:
+        _catalog_entry(ctx, name, ("console",))
     _set_console(ctx, name)
 
 
@@ -272,7 +286,8 @@ def switch(ctx: click.Context, name: str, force: bool) -> None:
     from rancheros.console import switch as console_switch
     from rancheros.sysdocker.engine import Engine
 
-    names = console_names(load_catalog())
+    catalog = _catalog(ctx)
+    names = console_names(catalog)
     if name not in names:
         raise ServiceError(f"unknown console {name!r} (available: {', '.join(names)})")
     paths = _paths(ctx)
@@ -284,7 +299,7 @@ def switch(ctx: click.Context, name: str, force: bool) -> None:
         return
     if not force and sys.stdin.isatty():
         click.confirm(f"Switching to {name} ends the sessions in {old}. Continue?", abort=True)
-    engine = Engine(client, with_console(doc, name), say=lambda line: click.echo(line, err=True))
+    engine = Engine(client, with_console(doc, name), catalog=catalog, say=lambda line: click.echo(line, err=True))
     console_switch.check(engine)  # raises with the reason: nothing changed
     _set_console(ctx, name)
     engine = Engine(client, load(paths))

@@ -116,6 +116,7 @@ RANCHER_SCHEMA: dict = _obj({
         "keys": _map_of(STR), "port": INT, "listen_address": STR, "daemon": BOOL,
     }),
     "console": STR,
+    "console_persistent": BOOL,
     "cloud_init": _obj({"datasources": STR_LIST}),
     "services_include": _map_of(BOOL),
     "repositories": _map_of(_obj({"url": STR})),

@@ -18,7 +18,7 @@ def enabled_services(doc: dict, catalog_dir: Path = CATALOG_DIR) -> dict:
     """`rancher.services` overlaid by the catalog entries the config turns on; unknown entries are logged."""
     from rancheros.sysdocker.catalog import enabled_specs, load_catalog
 
-    specs, problems = enabled_specs(doc, load_catalog(catalog_dir))
+    specs, problems = enabled_specs(doc, load_catalog(catalog_dir, doc=doc))
     for problem in problems:
         log.warning("%s", problem)
     return specs

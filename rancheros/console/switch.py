@@ -16,7 +16,8 @@ from docker.errors import DockerException, NotFound
 
 from rancheros.config.store import LocalStore
 from rancheros.config import set_key
-from rancheros.console.choice import LABEL, ConsoleNote, clear_note, write_note
+from rancheros.console import persist
+from rancheros.console.choice import ConsoleNote, clear_note, write_note
 from rancheros.console.run import FROZEN, ssh_settings
 from rancheros.console.sshd import answers, reach_address
 from rancheros.errors import ServiceError
@@ -38,15 +39,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def running_console(api) -> str | None:
-    """The name of the console whose container runs now (its label), None when none runs."""
+def _inspect(api, name: str) -> dict | None:
     try:
-        c = api.inspect_container(CONSOLE_SERVICE)
+        return api.inspect_container(name)
     except NotFound:
         return None
-    if not c["State"]["Running"]:
+
+
+def running_console(api) -> str | None:
+    """The name of the console whose container runs now (its label), None when none runs."""
+    c = _inspect(api, CONSOLE_SERVICE)
+    if c is None or not c["State"]["Running"]:
         return None
-    return (c["Config"].get("Labels") or {}).get(LABEL, DEFAULT_CONSOLE)
+    return persist.console_of(c["Config"].get("Labels"))
 
 
 def _remove(api, name: str) -> None:
@@ -107,10 +112,7 @@ def swap(engine, store: LocalStore, old: str, new: str, timeout: float = ANSWER_
     """Replace the running console with `new` (the config already names it); on any failure put `old` back,
     name it in the config again and leave a note. Runs in the helper container, never in a console."""
     api = engine.api
-    try:
-        previous = api.inspect_container(CONSOLE_SERVICE)["Id"]
-    except NotFound:
-        previous = None
+    previous = (_inspect(api, CONSOLE_SERVICE) or {}).get("Id")
     _remove(api, PREVIOUS_NAME)
     if previous:
         api.rename(previous, PREVIOUS_NAME)
@@ -125,7 +127,9 @@ def swap(engine, store: LocalStore, old: str, new: str, timeout: float = ANSWER_
     except (ServiceError, DockerException) as e:
         why = f"switch to {new} failed: {e}"
         log.error("%s; %s stays the console", why, old)
-        _remove(api, CONSOLE_SERVICE)
+        failed = _inspect(api, CONSOLE_SERVICE)
+        if failed is not None:
+            persist.retire(api, failed, engine.doc)
         if previous:
             api.rename(previous, CONSOLE_SERVICE)
             api.start(previous)
@@ -133,7 +137,7 @@ def swap(engine, store: LocalStore, old: str, new: str, timeout: float = ANSWER_
         write_note(ConsoleNote(new, old, why))
         raise ServiceError(why) from None
     if previous:
-        _remove(api, previous)
+        persist.retire(api, api.inspect_container(previous), engine.doc)
     clear_note()
     log.info("console is now %s", new)
 

@@ -9,6 +9,8 @@ the same key for `ros config images`). A console defines a service named
 from __future__ import annotations
 
 import copy
+import dataclasses
+import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import yaml
 
 from rancheros.config.merge import deep_merge
 from rancheros.errors import ServiceError
+
+log = logging.getLogger(__name__)
 
 CATALOG_DIR = Path(__file__).resolve().parent.parent / "config" / "catalog"
 KINDS = ("service", "addon", "console")
@@ -31,6 +35,7 @@ class CatalogEntry:
     kind: str
     description: str
     services: dict[str, dict] = field(default_factory=dict)
+    repository: str = "builtin"   # where it came from: the bundled catalog, or a rancher.repositories name
 
 
 def parse_entry(name: str, doc: dict) -> CatalogEntry:
@@ -48,15 +53,26 @@ def parse_entry(name: str, doc: dict) -> CatalogEntry:
     return CatalogEntry(name, kind, str(doc.get("description", "")), services)
 
 
-def load_catalog(directory: Path = CATALOG_DIR) -> dict[str, CatalogEntry]:
-    """Every *.yml under `directory`, by file name without the extension."""
+def load_catalog(directory: Path = CATALOG_DIR, doc: dict | None = None,
+                 cache_dir: Path | None = None) -> dict[str, CatalogEntry]:
+    """Every *.yml under `directory`, by file name without the extension; with `doc`, also the cached
+    indexes of its rancher.repositories (a bundled name wins over a repository's)."""
+    from rancheros.sysdocker import repositories
+
     out: dict[str, CatalogEntry] = {}
     for path in sorted(Path(directory).glob("*.yml")):
         try:
-            doc = yaml.safe_load(path.read_text())
+            entry = yaml.safe_load(path.read_text())
         except (OSError, yaml.YAMLError) as e:
             raise ServiceError(f"catalog file {path}: {e}") from e
-        out[path.stem] = parse_entry(path.stem, doc)
+        out[path.stem] = parse_entry(path.stem, entry)
+    if doc is not None:
+        cached = repositories.cached_entries(doc, cache_dir or repositories.CACHE_DIR)
+        for name, (repo, entry) in sorted(cached.items()):
+            if name in out:
+                log.warning("repository %s: entry %s is ignored: the bundled catalog has one of that name", repo, name)
+                continue
+            out[name] = dataclasses.replace(parse_entry(name, entry), repository=repo)
     return out
 
 

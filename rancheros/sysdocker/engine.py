@@ -20,10 +20,11 @@ import requests
 from docker.errors import APIError, DockerException, ImageNotFound, NotFound
 from docker.utils import parse_repository_tag
 
+from rancheros.console import persist
 from rancheros.errors import DockerError, ServiceError
 from rancheros.sysdocker import conditions
 from rancheros.sysdocker.pull import follow as follow_pull
-from rancheros.sysdocker.catalog import CatalogEntry, enabled_specs, load_catalog
+from rancheros.sysdocker.catalog import CONSOLE_SERVICE, CatalogEntry, enabled_specs, load_catalog
 from rancheros.sysdocker.order import Graph, build_graph
 from rancheros.sysdocker.scheduler import run_graph
 from rancheros.sysdocker.service import (LABEL_BEFORE, LABEL_HASH, LABEL_SERVICE, Service, create_args,
@@ -103,7 +104,7 @@ class Engine:
         self.api = client.api
         self.doc = doc
         self._reload = reload
-        self.catalog = load_catalog() if catalog is None else catalog
+        self.catalog = load_catalog(doc=doc) if catalog is None else catalog
         self.workers = workers
         self.oneshot_timeout = oneshot_timeout
         self.pull = pull
@@ -139,6 +140,8 @@ class Engine:
                                    f"(enabled: {', '.join(sorted(services)) or 'none'})")
         else:
             report.removed = self._remove_disabled(set(services) | set(errors))
+            if not persist.enabled(self.doc):
+                report.removed += persist.drop_all(self.api)
         graph = self.graph_of(services)
         report.problems += graph.problems
         for p in graph.problems:
@@ -210,9 +213,18 @@ class Engine:
                 self._start(svc, existing["Id"])
                 return STARTED
             log.info("service %s: definition or image changed, recreating", svc.name)
-            self.api.remove_container(existing["Id"], force=True, v=False)
+            if svc.name == CONSOLE_SERVICE:
+                persist.retire(self.api, existing, self.doc)
+            else:
+                self.api.remove_container(existing["Id"], force=True, v=False)
             action = RECREATED
         self.ensure_image(svc.image)
+        if svc.name == CONSOLE_SERVICE:
+            kept = persist.revive(self.api, persist.console_of(svc.labels), svc.name, want,
+                                  self._image_id(svc.image), self.doc)
+            if kept is not None:
+                self._start(svc, kept)
+                return STARTED
         args = create_args(svc, {LABEL_SERVICE: svc.name, LABEL_HASH: want,
                                 LABEL_REQUIRES: ",".join(svc.requires)})
         host_config = self.api.create_host_config(**args.host)
@@ -223,12 +235,16 @@ class Engine:
         self._start(svc, cid)
         return action
 
+    def _image_id(self, image: str) -> str | None:
+        try:
+            return self.api.inspect_image(image)["Id"]
+        except ImageNotFound:
+            return None
+
     def _image_unchanged(self, svc: Service, container: dict) -> bool:
         """False when the image tag now names another image (an upgrade loaded a new one)."""
-        try:
-            return self.api.inspect_image(svc.image)["Id"] == container["Image"]
-        except ImageNotFound:
-            return True  # keep what runs; nothing newer to switch to
+        current = self._image_id(svc.image)
+        return current is None or current == container["Image"]  # none: keep what runs, nothing newer
 
     @staticmethod
     def _ran_this_boot(svc: Service, container: dict) -> bool:
@@ -286,8 +302,10 @@ class Engine:
             return None
 
     def _managed(self) -> list[dict]:
-        """Every container the engine created (summary dicts of the list API)."""
-        return self.api.containers(all=True, filters={"label": LABEL_SERVICE})
+        """Every service's container (summary dicts of the list API): the engine's label, and the service's
+        name (a kept console, a console on trial or being replaced carries the label under another name)."""
+        return [c for c in self.api.containers(all=True, filters={"label": LABEL_SERVICE})
+                if f"/{c['Labels'].get(LABEL_SERVICE)}" in c.get("Names", [])]
 
     def _remove_disabled(self, enabled: set[str]) -> list[str]:
         removed = []

@@ -335,3 +335,44 @@ def test_a_service_whose_condition_is_false_is_skipped_and_its_dependants_start(
     networked = {"cloud_init": {"datasources": ["configdrive", "ec2:http://127.0.0.1:9/"]}}
     report = Engine(system_docker, doc_of(services, **networked), catalog={}).up(["cloud"])
     assert report.actions == {"cloud": CREATED} and info(system_docker, "cloud")["State"]["ExitCode"] == 0
+
+
+def _consoles(img: str) -> tuple[dict, dict]:
+    """The default console as a service and a catalog console laid over it (only its name label differs)."""
+    from rancheros.sysdocker.catalog import CatalogEntry
+
+    default = {"console": svc(img, "exec sleep 1000", labels={"io.rancher.os.console": "default"})}
+    other = CatalogEntry("other", "console", "another console",
+                         {"console": {"labels": {"io.rancher.os.console": "other"}}})
+    return default, {"other": other}
+
+
+def test_a_persistent_console_keeps_its_own_files_across_switches(system_docker, busybox_image, clean):
+    services, catalog = _consoles(busybox_image)
+
+    def up(console: str, persistent: bool):
+        doc = doc_of(services, console=console, console_persistent=persistent)
+        return Engine(system_docker, doc, catalog=catalog).up()
+
+    def run(cmd: str) -> bytes:
+        return system_docker.containers.get("console").exec_run(["sh", "-c", cmd]).output
+
+    assert up("default", True).actions["console"] == CREATED
+    first = info(system_docker, "console")["Id"]
+    run("echo default-own > /own")
+    assert up("other", True).actions["console"] == RECREATED
+    assert info(system_docker, "console")["Config"]["Labels"]["io.rancher.os.console"] == "other"
+    kept = info(system_docker, "console-kept-default")
+    assert kept["Id"] == first and not kept["State"]["Running"]
+    run("echo other-own > /own")
+    assert up("default", True).actions["console"] == STARTED   # the kept container, back
+    assert info(system_docker, "console")["Id"] == first and run("cat /own") == b"default-own\n"
+    assert up("other", True).actions["console"] == STARTED
+    assert run("cat /own") == b"other-own\n"
+    # `ros service ps` sees one console, not its kept siblings
+    assert [s.name for s in Engine(system_docker, doc_of(services), catalog=catalog).ps()] == ["console"]
+    # the option turned off: the kept consoles go at the next up, and a switch removes the old one
+    assert "console-kept-default" in up("other", False).removed
+    up("default", False)
+    names = sorted(c.name for c in system_docker.containers.list(all=True))
+    assert names == ["console"] and run("cat /own 2>&1; true") != b"default-own\n"
