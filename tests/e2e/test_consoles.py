@@ -83,6 +83,57 @@ def test_a_console_that_cannot_start_at_boot_is_replaced_by_the_default(machine)
     ssh.run("sudo ros console enable default")
 
 
+def _switch(m: Machine, name: str) -> None:
+    """`ros console switch -f NAME` over SSH, then a new session in it."""
+    switched = m.ssh.run(f"sudo ros console switch -f {name}", check=False, timeout=900)
+    assert "passed its check" in switched.stderr, switched
+    want = "ID=rancheros" if name == "default" else "ID=debian"
+    wait_until(lambda: m.ssh.run("grep ^ID= /etc/os-release", check=False).stdout.strip() == want, 300,
+               f"an SSH session in the {name} console")
+
+
+INDEX = """\
+e2e-hello:
+  kind: addon
+  description: an add-on from an index over HTTP
+  services:
+    e2e-hello:
+      image: rancheros/os-base:v0.1.0
+      command: ["sh", "-c", "echo hello-from-a-repository; exec sleep 100000"]
+      labels: {io.rancher.os.scope: system}
+      network_mode: none
+      restart: unless-stopped
+"""
+
+
+def test_an_addon_from_a_repository_index(machine, tmp_path):
+    import functools
+    import http.server
+    import threading
+
+    (tmp_path / "index.yml").write_text(INDEX)
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(tmp_path))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    ssh = machine.ssh
+    try:
+        ssh.run(f"sudo ros config set rancher.repositories.e2e.url http://10.0.2.2:{server.server_port}/index.yml")
+        listed = ssh.out("sudo ros addon list")
+        assert any(l.split()[:3] == ["disabled", "e2e-hello", "[e2e]"] for l in listed.splitlines()), listed
+    finally:
+        server.shutdown()
+        server.server_close()
+    # the index is cached: with its server gone, the add-on is still known, and enabling it runs it
+    ssh.run("sudo ros addon enable e2e-hello")
+    offline = ssh.run("sudo ros service up e2e-hello", check=False, timeout=300)
+    assert offline.rc == 0 and "e2e-hello: created" in offline.stdout, offline
+    assert "repository e2e: " in ssh.run("sudo ros addon list").stderr   # says the index is out of reach
+    wait_until(lambda: "hello-from-a-repository" in ssh.out("sudo system-docker logs e2e-hello 2>&1"), 60,
+               "the add-on's output")
+    ssh.run("sudo ros addon disable e2e-hello")   # the next boot's `up` removes its container
+    assert any(l.split()[:2] == ["disabled", "e2e-hello"] for l in ssh.out("sudo ros addon list").splitlines())
+
+
 def _catalog_published(artifacts, registry) -> bool:
     catalog = getattr(artifacts, "catalog", None)
     if catalog is None or not catalog.exists():
@@ -97,19 +148,23 @@ def test_switch_to_debian_and_back_and_a_boot_without_its_image(machine, artifac
         pytest.skip("the build made no catalog images (dist/artifacts/catalog-images.tar)")
     ssh = machine.ssh
     ssh.run("echo kept > /home/rancher/marker")
-    switched = ssh.run("sudo ros console switch -f debian-console", check=False, timeout=900)
-    assert "passed its check" in switched.stderr, switched
-    wait_until(lambda: ssh.run("cat /etc/debian_version", check=False).stdout.startswith("12"), 300,
-               "an SSH session in the Debian console")
+    ssh.run("sudo ros config set rancher.console_persistent true")
+    _switch(machine, "debian-console")
     assert "apt" in ssh.out("apt-get --version")
     assert ssh.out("cat /home/rancher/marker") == "kept"
     assert _list(machine)["debian-console"] == "current"
+    ssh.run("echo own | sudo tee /etc/e2e-console-own")   # the console's own filesystem, not a volume
     _reboot(machine)
     assert ssh.out("cat /etc/debian_version").startswith("12")
-    # back to the default, then debian-console again with its image gone and the registry stopped
-    ssh.run("sudo ros console switch -f default", check=False, timeout=600)
-    wait_until(lambda: ssh.run("grep -q ^ID=rancheros /etc/os-release", check=False).rc == 0, 300,
-               "an SSH session in the default console")
+    # persistent: away to the default and back, the Debian console's own file is still there
+    _switch(machine, "default")
+    _switch(machine, "debian-console")
+    assert ssh.out("cat /etc/e2e-console-own") == "own"
+    # not persistent: back to the default removes the Debian console, then debian-console again with its
+    # image gone and the registry stopped
+    ssh.run("sudo ros config set rancher.console_persistent false")
+    _switch(machine, "default")
+    assert "console-kept-" not in ssh.out("sudo system-docker ps -a --format '{{.Names}}'")
     ssh.run("sudo system-docker rmi rancheros/os-debianconsole:v0.1.0")
     local_registry.stop()
     try:
