@@ -1,4 +1,4 @@
-"""The few syscalls PID 1 needs that the os module lacks: mount, umount2, reboot.
+"""The few syscalls the os module lacks: mount, umount2, reboot, prctl.
 
 Called through ctypes on the C library so the frozen binary needs no helper
 program for them (busybox may be missing in a broken initramfs).
@@ -60,3 +60,11 @@ def umount(target: str, flags: int = 0) -> None:
 def reboot(cmd: int) -> None:
     """reboot(2) with one of the RB_* commands; only returns on error (or for the CAD settings)."""
     _check(_libc.reboot(ctypes.c_int(cmd & 0xFFFFFFFF).value), "reboot")
+
+
+PR_SET_PDEATHSIG = 1
+
+
+def set_parent_death_signal(sig: int) -> None:
+    """prctl(PR_SET_PDEATHSIG): this process gets `sig` when its parent exits (for helpers of an exec'd daemon)."""
+    _check(_libc.prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0), "prctl(PR_SET_PDEATHSIG)")

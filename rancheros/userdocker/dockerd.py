@@ -4,6 +4,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.errors import ConfigError
+from rancheros.userdocker.containerd import Containerd
 from rancheros.mirrors import mirror_flags
 
 DOCKER_GID = 1101  # group `docker` of the user Docker: its socket's group, shared with the console
@@ -13,10 +14,11 @@ DOCKERD = "dockerd"
 
 @dataclass(frozen=True)
 class DockerdCommand:
-    """What `ros docker run` execs."""
+    """What `ros docker run` execs (after starting `containerd`, whose socket argv names)."""
 
     argv: list[str]
     env: dict[str, str] = field(default_factory=dict)
+    containerd: Containerd | None = None
 
 
 def _list(cfg: dict, key: str) -> list[str]:
@@ -53,7 +55,8 @@ def _flag(name: str, value) -> list[str]:
 
 
 def build(cfg: dict, tls_dir: Path, dockerd: str = DOCKERD) -> DockerdCommand:
-    """dockerd + our flags from the named keys + TLS + `args` + `tls_args` + `extra_args`, in that order."""
+    """dockerd + our flags from the named keys + TLS + hosts + `--containerd` (ours, started first) + `args` +
+    `tls_args` + `extra_args`, in that order."""
     hosts = _list(cfg, "host") or ["unix:///var/run/docker.sock"]
     argv = [dockerd, "--group", str(cfg.get("group") or DOCKER_GID)]
     argv += _flag("storage-driver", cfg.get("storage_driver"))
@@ -83,8 +86,10 @@ def build(cfg: dict, tls_dir: Path, dockerd: str = DOCKERD) -> DockerdCommand:
     args = _list(cfg, "args")
     while args and args[0] in ("docker", "dockerd", "daemon"):  # RancherOS wrote `args: [daemon, ...]`
         args.pop(0)
-    argv += args
     if cfg.get("tls"):
-        argv += _list(cfg, "tls_args")
-    argv += _list(cfg, "extra_args")
-    return DockerdCommand(argv, environment(cfg))
+        args += _list(cfg, "tls_args")
+    args += _list(cfg, "extra_args")
+    if any(a == "--containerd" or a.startswith("--containerd=") for a in args):
+        return DockerdCommand(argv + args, environment(cfg))   # the operator's own containerd
+    containerd = Containerd.of(argv + args)
+    return DockerdCommand(argv + ["--containerd", str(containerd.socket)] + args, environment(cfg), containerd)

@@ -5,7 +5,7 @@ import os
 from pathlib import Path
 from typing import Callable
 
-from rancheros.userdocker import tls
+from rancheros.userdocker import containerd, tls
 from rancheros.userdocker.dockerd import DockerdCommand, build
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,9 @@ def command(doc: dict, tls_dir: Path) -> DockerdCommand:
 
 
 def exec_dockerd(cmd: DockerdCommand) -> None:
-    """Replace this process with dockerd, so the container's restart policy watches dockerd itself."""
+    """Start containerd and wait for it, then replace this process with dockerd, so the container's restart
+    policy watches dockerd itself."""
+    if cmd.containerd is not None:
+        containerd.start(cmd.containerd)
     log.info("starting user docker: %s", " ".join(cmd.argv))
     os.execvpe(cmd.argv[0], cmd.argv, {**os.environ, **cmd.env})

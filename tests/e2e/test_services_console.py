@@ -8,7 +8,6 @@ left behind. The ACPI power button check is the user Docker module's last test (
 
 from __future__ import annotations
 
-import re
 import subprocess
 
 import pytest
@@ -42,29 +41,13 @@ def test_key_login_user_groups_and_config_set(machine):
     assert ETH1 in ssh.out("sudo ros config get rancher.network.interfaces.eth1.address")
 
 
-# dockerd gives up when its own containerd does not answer in time (one deadline to start it, one to dial it).
-CONTAINERD_LATE = re.compile(r"failed to (start containerd|dial \S*containerd\.sock)")
-
-
-def _slow_containerd(machine, inspect_line: str) -> bool:
-    """The user Docker's one restart, when its log says the first dockerd's containerd came up too late.
-
-    On a TCG guest whose host runs another VM, the first boot's containerd can miss dockerd's deadline;
-    the restart policy then starts dockerd again, which is what it is for. Any other restart is a failure.
-    """
-    name, count = inspect_line.split()
-    if name != "/docker" or count != "1":
-        return False
-    return bool(CONTAINERD_LATE.search(machine.ssh.out("sudo system-docker logs docker 2>&1")))
-
-
 def test_every_system_service_runs(machine):
     names = machine.ssh.out("sudo system-docker ps --format '{{.Names}}'").split()
     missing = [s for s in SERVICES if s not in names]
     assert not missing, f"not running: {missing}; running: {names}"
     # Running is not enough: a service that exits at once is restarted (`unless-stopped`) and looks alive.
     restarts = machine.ssh.out("sudo system-docker inspect -f '{{.Name}} {{.RestartCount}}' " + " ".join(SERVICES))
-    looping = [ln for ln in restarts.split("\n") if ln.split()[-1] != "0" and not _slow_containerd(machine, ln)]
+    looping = [ln for ln in restarts.split("\n") if ln.split()[-1] != "0"]
     tails = {ln: machine.ssh.out(f"sudo system-docker logs --tail 15 {ln.split()[0][1:]} 2>&1") for ln in looping}
     assert not looping, f"restarted since boot: {tails}"
     # Only local datasources here (cmdline): init's local stage did cloud-init's work, no container for it.

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import docker
+import psutil
 import pytest
 import requests
 from docker.tls import TLSConfig
@@ -85,6 +86,11 @@ def test_ros_docker_run_execs_dockerd_with_tlsverify(user_docker):
     cmdline = Path(f"/proc/{user_docker['proc'].pid}/cmdline").read_bytes().split(b"\0")
     assert os.path.basename(cmdline[0]) == b"dockerd"
     assert b"--tlsverify" in cmdline and b"--storage-driver" in cmdline
+    # dockerd runs on the containerd `ros docker run` started and waited for, under the exec root
+    sock = cmdline[cmdline.index(b"--containerd") + 1]
+    assert sock == str(user_docker["tmp"] / "exec/containerd/containerd.sock").encode()
+    children = psutil.Process(user_docker["proc"].pid).children()
+    assert [os.path.basename(c.cmdline()[0]) for c in children] == ["containerd"], children
 
 
 def test_client_with_certificates_gets_ping_and_version(user_docker):

@@ -12,7 +12,8 @@ TLS = Path("/var/lib/rancher/conf/tls")
 def test_defaults_give_socket_with_docker_group_and_storage_driver():
     cmd = build({"host": ["unix:///var/run/docker.sock"], "storage_driver": "overlay2", "tls": False}, TLS)
     assert cmd.argv == ["dockerd", "--group", str(DOCKER_GID), "--storage-driver", "overlay2",
-                        "-H", "unix:///var/run/docker.sock"]
+                        "-H", "unix:///var/run/docker.sock",
+                        "--containerd", "/var/run/docker/containerd/containerd.sock"]
     assert cmd.env == {}
 
 
@@ -54,3 +55,12 @@ def test_environment_as_map_and_bad_entries():
         build({"environment": ["NOVALUE"]}, TLS)
     with pytest.raises(ConfigError, match=r"rancher\.docker\.log_opts: expected a map"):
         build({"log_opts": ["max-size=1m"]}, TLS)
+
+
+def test_our_containerd_follows_the_exec_and_data_roots_and_an_own_one_is_left_alone():
+    cmd = build({"data_root": "/d", "extra_args": ["--exec-root=/x"]}, TLS)
+    assert cmd.containerd.socket == Path("/x/containerd/containerd.sock")
+    assert 'root = "/d/containerd/daemon"' in cmd.containerd.config()
+    assert cmd.argv[cmd.argv.index("--containerd") + 1] == "/x/containerd/containerd.sock"
+    own = build({"extra_args": ["--containerd", "/run/mine.sock"]}, TLS)
+    assert own.containerd is None and own.argv.count("--containerd") == 1
