@@ -85,4 +85,4 @@ def test_ros_docker_run_dry_run_prints_the_command(tmp_path, monkeypatch, capsys
     (conf / "cloud-config.yml").write_text("rancher:\n  docker:\n    environment: [A=b]\n    extra_args: [--mtu, '1400']\n")
     assert main(["--config-dir", str(conf), "docker", "run", "--dry-run"]) == 0
     out = capsys.readouterr().out.strip()
-    assert out.startswith("A=b dockerd --group ") and out.endswith("-H unix:///var/run/docker.sock --mtu 1400")
+    assert out.startswith("A=b dockerd --group ") and out.endswith("-H unix:///var/run/docker.sock --containerd /var/run/docker/containerd/containerd.sock --mtu 1400")
