@@ -8,10 +8,9 @@ the layer but stay available from `parse_cmdline_words` (cloud-init reads them).
 import re
 from typing import Any
 
-import yaml
-
 from rancheros.config.keys import set_key
-from rancheros.config.yamlio import _Loader
+from rancheros.config.yamlio import parse_yaml
+from rancheros.errors import ConfigError
 
 _WORD = re.compile(r'(?:[^\s"]+|"[^"]*"?)+')
 PREFIX = "rancher."
@@ -38,8 +37,8 @@ def parse_value(raw: str) -> Any:
     if raw == "":
         return ""
     try:
-        value = yaml.load(raw, Loader=_Loader)
-    except yaml.YAMLError:
+        value = parse_yaml(raw, "kernel command line")
+    except ConfigError:
         if raw.startswith("[") and raw.endswith("]") and "[" not in raw[1:-1]:
             return [parse_value(item.strip()) for item in raw[1:-1].split(",") if item.strip()]
         return raw

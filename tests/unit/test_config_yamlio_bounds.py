@@ -1,0 +1,47 @@
+"""Bad YAML is one ConfigError naming where: duplicates, bad tag values, alias bombs, depth, size."""
+
+import pytest
+
+from rancheros.config import yamlio
+from rancheros.config.cmdline import parse_cmdline
+from rancheros.config.yamlio import dump_yaml, parse_yaml
+from rancheros.errors import ConfigError
+
+BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
+    f"{c}: &{c} [{', '.join(['*' + p] * 9)}]\n" for p, c in zip("abcdefg", "bcdefgh"))
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a: 1\nb: 2\na: 3\n", "key 'a' twice"),
+    ("x: !!bool maybe\n", "not a boolean"),
+    ("x: !!binary '@@@'\n", "not base64"),
+    ("x: !!int zz\n", "malformed YAML value"),
+    ("x: !!timestamp 2020-02-30\n", "malformed YAML value"),
+    ("x: !!python/object:os.system ls\n", "could not determine a constructor"),
+    ("a:\n  b: 1\n c: 2\n", "malformed YAML"),
+    (BOMB, "more than"),
+    ("[" * 5000 + "]" * 5000, "malformed YAML"),
+    ("x: " + "[" * 80 + "]" * 80, "deeper than"),
+])
+def test_bad_documents_are_one_error_naming_the_source(text, words):
+    with pytest.raises(ConfigError, match="^src") as e:
+        parse_yaml(text, "src")
+    assert words in str(e.value)
+
+
+def test_a_document_over_the_size_bound_is_refused_before_parsing():
+    with pytest.raises(ConfigError, match="MiB"):
+        parse_yaml("#" * (yamlio.MAX_BYTES + 1), "big")
+
+
+def test_dates_stay_the_text_the_operator_wrote():
+    assert parse_yaml("d: 2020-02-30\ne: 2021-01-01") == {"d": "2020-02-30", "e": "2021-01-01"}
+
+
+def test_a_date_like_value_on_the_kernel_cmdline_is_a_string():
+    assert parse_cmdline("rancher.foo=2020-02-30 quiet") == {"rancher": {"foo": "2020-02-30"}}
+
+
+def test_text_that_is_not_utf8_is_an_error_when_written():
+    with pytest.raises(ConfigError, match="not valid UTF-8"):
+        dump_yaml({"k": "bad \udcff byte"})
