@@ -16,6 +16,7 @@ from typing import NoReturn
 from rancheros import config
 from rancheros import log as boot_log
 from rancheros.config.paths import ConfigPaths
+from rancheros.errors import RosError
 from rancheros.init import insmod, modules, mounts, osimage, recovery, root, state
 from rancheros.init import manager as boot_manager
 from rancheros.init.console import open_console
@@ -72,6 +73,6 @@ def boot_pid1(console_path: str | None = None) -> NoReturn:
     try:
         early_boot()
     except BaseException as e:  # anything at all: the operator gets a shell, the kernel no panic
-        log.error("boot failed: %s", e, exc_info=not isinstance(e, OSError))
+        log.error("boot failed: %s", e, exc_info=not isinstance(e, (OSError, RosError)))  # ours: one line
         manager, name = recovery.shell, "recovery shell"
     Pid1(Pid1Config(manager=manager, name=name)).run()

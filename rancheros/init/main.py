@@ -38,6 +38,7 @@ class InitArgs:
     console: str | None = None
     stop_timeout: float | None = None
     kill_grace: float | None = None
+    unmount_under: str | None = None
     problems: list[str] = field(default_factory=list)
 
 
@@ -59,6 +60,7 @@ _OPTIONS: dict[str, tuple[str, Callable[[str], object]]] = {
     "--console": ("console", _path),
     "--stop-timeout": ("stop_timeout", _seconds),
     "--kill-grace": ("kill_grace", _seconds),
+    "--unmount-under": ("unmount_under", _path),  # test mode only: unmount just this directory's mounts
 }
 
 
@@ -194,7 +196,7 @@ def run_guarded(body: Callable[[], object], console: Callable[[], str | None] = 
 
 
 def _run_test_manager(args: InitArgs) -> NoReturn:
-    """Testing: skip early boot and run MODULE:FUNC as the boot manager, no unmounting."""
+    """Testing: skip early boot and run MODULE:FUNC as the boot manager; no unmounting but under --unmount-under."""
     import importlib
 
     from rancheros import log as boot_log
@@ -211,6 +213,11 @@ def _run_test_manager(args: InitArgs) -> NoReturn:
         cfg.stop_timeout = args.stop_timeout
     if args.kill_grace is not None:
         cfg.kill_grace = args.kill_grace
+    under = os.path.realpath(args.unmount_under) if args.unmount_under else None
+    if under == "/":
+        log.warning("ignoring --unmount-under /: a test unmounts only its own directory")
+    elif under:
+        cfg.unmount, cfg.unmount_under = True, under
     Pid1(cfg).run()
 
 

@@ -34,6 +34,7 @@ class Pid1Config:
     stop_timeout: float = 120.0     # manager's orderly stop (services, dockerd)
     kill_grace: float = 5.0         # SIGTERM -> SIGKILL for the processes left over
     unmount: bool = True            # False in a test's PID namespace: mounts are the host's
+    unmount_under: str = "/"        # only mounts at or below this (a test's own); "/" is all of them
     backoff: Backoff = field(default_factory=Backoff)
 
 
@@ -203,12 +204,18 @@ class Pid1:
             self.restart_at = time.monotonic() + delay
 
     def _finish(self) -> None:
-        """The last steps; if reboot(2) is refused (or anything fails), PID 1 stays up and restarts the manager."""
+        """The last steps; if reboot(2) is refused (or anything fails), PID 1 stays up and restarts the manager.
+
+        The restart follows the backoff: a manager that asks for a reboot at once (the recovery shell with
+        panic=-1) would otherwise loop with a kernel that refuses it.
+        """
         action = self.action or Action.REBOOT
         self.stop_deadline = None
         try:
-            finish(action, unmount=self.cfg.unmount, grace=self.cfg.kill_grace)
-            log.error("the kernel refused to %s; staying up", action.name.lower())
+            why = finish(action, unmount=self.cfg.unmount, grace=self.cfg.kill_grace, under=self.cfg.unmount_under)
         finally:
             self.action = None
-            self.restart_at = time.monotonic()
+            delay = self.cfg.backoff.next_delay(time.monotonic() - self.manager_started)
+            self.restart_at = time.monotonic() + delay
+        log.error("%s refused by the kernel (reboot(2): %s); staying up, %s restarting in %.0fs",
+                  action.name.lower(), why, self.cfg.name, delay)

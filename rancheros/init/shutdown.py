@@ -181,8 +181,16 @@ def _unmount_one(m: MountEntry) -> None:
     log.warning("cannot unmount, remount read-only or detach %s (%s): %s", m.target, m.fstype, err_lazy)
 
 
-def unmount_all() -> None:
-    """Unmount what can go; remount the rest read-only (or detach it) so the disks are clean."""
+def _at_or_under(target: str, under: str) -> bool:
+    """Whether mount point `target` is `under` or inside it."""
+    return under == "/" or target == under or target.startswith(under.rstrip("/") + "/")
+
+
+def unmount_all(under: str = "/") -> None:
+    """Unmount what can go; remount the rest read-only (or detach it) so the disks are clean.
+
+    `under` limits it to the mounts at or below one directory (a test's own, in its mount namespace).
+    """
     try:
         with open("/proc/self/mountinfo") as f:
             mounts = parse_mountinfo(f.read())
@@ -190,9 +198,11 @@ def unmount_all() -> None:
         log.warning("cannot read mount table: %s", e)
         return
     for m in unmount_order(mounts):
-        _unmount_one(m)
-    bounded(lambda: libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_RDONLY), UMOUNT_TIMEOUT,
-            "remount / read-only")
+        if _at_or_under(m.target, under):
+            _unmount_one(m)
+    if under == "/":
+        bounded(lambda: libc.mount(None, "/", None, libc.MS_REMOUNT | libc.MS_RDONLY), UMOUNT_TIMEOUT,
+                "remount / read-only")
 
 
 def sync() -> bool:
@@ -216,16 +226,20 @@ def _flush_logs() -> None:
         h.flush()
 
 
-def finish(action: Action, *, unmount: bool, grace: float = 5.0) -> None:
-    """Stop everything that is left and call reboot(2); returns only if the kernel refused."""
+def finish(action: Action, *, unmount: bool, grace: float = 5.0, under: str = "/") -> str:
+    """Stop everything that is left and call reboot(2); returns only if the kernel refused, with its reason.
+
+    The caller says it on the console, in one line with what it does next.
+    """
     _guarded("ending processes", lambda: end_all_processes(grace))
     _guarded("sync", sync)
     if unmount:
-        _guarded("unmounting", unmount_all)
+        _guarded("unmounting", lambda: unmount_all(under))
         _guarded("sync", sync)
     _guarded("logging", lambda: log.info("%s", action.words))
     _guarded("flushing the log", _flush_logs)
     try:
         libc.reboot(action.cmd)
     except OSError as e:
-        log.error("reboot(2) failed: %s", e.strerror)
+        return os.strerror(e.errno) if e.errno else str(e)
+    return "reboot(2) returned"
