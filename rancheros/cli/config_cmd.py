@@ -1,5 +1,6 @@
 """`ros config`: read and change the config, with RancherOS's subcommands, flags and output shapes."""
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
@@ -100,6 +101,7 @@ def merge(ctx: click.Context, source: str | None) -> None:
 def explain_lines(layers: list[cfg.Layer], merged: dict) -> str:
     """Each effective value with the layer it comes from, skipped layers first."""
     lines = [f"# skipped {layer.name}: {layer.error}" for layer in layers if layer.error]
+    lines += [f"# skipped in {layer.name}: {problem}" for layer in layers for problem in layer.dropped]
     good = [layer for layer in layers if not layer.error]
     for key, value in cfg.leaves(merged):
         origin = next((layer for layer in reversed(good)
@@ -133,7 +135,7 @@ def export(ctx: click.Context, output: str | None, private: bool, full: bool, ex
         doc = LocalStore(paths).read()
     if not private:
         doc = cfg.redact(doc)
-        layers = [cfg.Layer(x.name, x.path, cfg.redact(x.data), x.error) for x in layers]
+        layers = [dataclasses.replace(x, data=cfg.redact(x.data)) for x in layers]
     text = explain_lines(layers, doc) if explain else (cfg.dump_yaml(doc) if doc else "{}\n")
     if output:
         write_atomic(output, text.encode("utf-8"), 0o600)

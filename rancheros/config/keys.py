@@ -10,11 +10,26 @@ from rancheros.errors import ConfigError
 from rancheros.config.merge import copy_tree
 
 
+MAX_KEY_LENGTH = 512
+MAX_KEY_PARTS = 32
+
+
 def split_key(key: str) -> list[str]:
-    """`a.b.c` -> ['a', 'b', 'c']; an empty part is an error naming the key."""
+    """`a.b.c` -> ['a', 'b', 'c']; an empty part, an option-like or control character, or a key too
+    long or too deep is an error naming the key."""
+    shown = key if len(key) <= 80 else key[:77] + "..."
+    if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+        raise ConfigError(f"invalid key {shown!r}: expected dotted names like rancher.network.dns.search"
+                          f" (at most {MAX_KEY_LENGTH} characters)")
+    if key.startswith("-"):
+        raise ConfigError(f"invalid key {shown!r}: a key cannot start with '-' (an unknown option?)")
+    if any(ord(c) < 32 or ord(c) == 127 or 0xD800 <= ord(c) < 0xE000 for c in key):
+        raise ConfigError(f"invalid key {shown!r}: control characters or bytes that are not UTF-8")
     parts = key.split(".")
-    if not key or any(p == "" for p in parts):
-        raise ConfigError(f"invalid key {key!r}: expected dotted names like rancher.network.dns.search")
+    if any(p == "" for p in parts):
+        raise ConfigError(f"invalid key {shown!r}: expected dotted names like rancher.network.dns.search")
+    if len(parts) > MAX_KEY_PARTS:
+        raise ConfigError(f"invalid key {shown!r}: more than {MAX_KEY_PARTS} levels deep")
     return parts
 
 

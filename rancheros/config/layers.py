@@ -1,12 +1,13 @@
 """The five config layers of DESIGN.md, read from their files and merged.
 
-A missing layer is skipped. A layer that does not parse or has wrong types is
-skipped with one error line naming it, so the boot goes on with the others;
-`strict=True` raises instead.
+A missing layer is skipped. A layer that does not parse is skipped with one
+error line naming it; a wrongly typed value loses only itself, with one line
+naming layer and key. So the boot, and `ros` (which must be able to repair
+the value), go on with the rest; `strict=True` raises instead.
 """
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.config.aliases import normalize
@@ -21,12 +22,14 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class Layer:
-    """One source of config: its name, file, parsed (alias-normalised) data, and why it was rejected."""
+    """One source of config: its name, file, parsed (alias-normalised) data, why it was rejected,
+    and the wrongly typed values left out of `data` ("key: why")."""
 
     name: str
     path: Path
     data: dict
     error: str | None = None
+    dropped: list[str] = field(default_factory=list)
 
 
 def _read_text(path: Path) -> str | None:
@@ -44,15 +47,12 @@ def _read_text(path: Path) -> str | None:
         raise ConfigError(f"{path}: cannot read: {reason}") from None
 
 
-def check_layer(data: dict, source: str) -> str | None:
-    """The first type error of a layer as one line, or None when its types are right."""
-    from rancheros.config.schema import type_errors
+def _checked(name: str, path: Path, data: dict) -> Layer:
+    """The layer without its wrongly typed values, each named in `dropped`."""
+    from rancheros.config.schema import without_type_errors
 
-    errors = type_errors(data)
-    if not errors:
-        return None
-    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
-    return f"{source}: {errors[0].path}: {errors[0].message}{more}"
+    kept, problems = without_type_errors(data)
+    return Layer(name, path, kept, dropped=[f"{p.path}: {p.message}" for p in problems])
 
 
 def read_layer(name: str, path: Path) -> Layer | None:
@@ -64,7 +64,7 @@ def read_layer(name: str, path: Path) -> Layer | None:
         data = normalize(parse_mapping(text, str(path)), str(path))
     except ConfigError as e:
         return Layer(name, path, {}, str(e))
-    return Layer(name, path, data, check_layer(data, str(path)))
+    return _checked(name, path, data)
 
 
 def read_cmdline_layer(path: Path) -> Layer | None:
@@ -76,7 +76,7 @@ def read_cmdline_layer(path: Path) -> Layer | None:
     if text is None:
         return None
     data = parse_cmdline(text)
-    return Layer("cmdline", path, data, check_layer(data, f"{path} (kernel command line)"))
+    return _checked("cmdline", path, data)
 
 
 def datasource_files(paths: ConfigPaths) -> list[Path]:
@@ -106,6 +106,11 @@ def merge_layers(layers: list[Layer], strict: bool = False) -> dict:
                 raise ConfigError(layer.error)
             log.error("config layer %s skipped: %s", layer.name, layer.error)
             continue
+        for problem in layer.dropped:
+            if strict:
+                raise ConfigError(f"{layer.path}: {problem}")
+            log.error("config layer %s (%s): %s; that value skipped (fix it with ros config set or unset)",
+                      layer.name, layer.path, problem)
         good.append(layer.data)
     return merge_all(good)
 

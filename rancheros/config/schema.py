@@ -1,8 +1,8 @@
 """The JSON Schema of the config document and its checks.
 
 `validate` uses jsonschema (imported lazily: `ros config get` must start fast);
-`type_errors` is the cheap type-only walk over the same schema that the loader
-uses to reject a layer with wrong types at boot.
+`without_type_errors` is the cheap type-only walk over the same schema that the
+loader uses to drop a layer's wrongly typed values at boot, naming each.
 """
 
 from dataclasses import dataclass
@@ -186,23 +186,42 @@ def _describe(value: Any) -> str:
     return repr(value)
 
 
-def type_errors(doc: Any, schema: dict = SCHEMA, path: str = "") -> list[Problem]:
-    """Wrong types only (no unknown-key warnings), without jsonschema; the same messages as `validate`."""
+_DROPPED = object()
+
+
+def without_type_errors(doc: Any, schema: dict = SCHEMA, path: str = "") -> tuple[Any, list[Problem]]:
+    """`doc` without its wrongly typed values (a list loses the bad item), and what was dropped:
+    one bad value must not cost a whole layer (the SSH keys beside it)."""
     types = _types(schema)
     if types and not any(_is_type(doc, t) for t in types):
-        return [Problem(path, f"expected {' or '.join(types)}, got {_describe(doc)}")]
+        return _DROPPED, [Problem(path, f"expected {' or '.join(types)}, got {_describe(doc)}")]
     out: list[Problem] = []
     if isinstance(doc, dict):
         props = schema.get("properties", {})
         extra = schema.get("additionalProperties")
+        kept = {}
         for k, v in doc.items():
             sub = props.get(k, extra if isinstance(extra, dict) else None)
             if sub is not None:
-                out += type_errors(v, sub, f"{path}.{k}" if path else str(k))
-    elif isinstance(doc, list) and isinstance(schema.get("items"), dict):
+                v, found = without_type_errors(v, sub, f"{path}.{k}" if path else str(k))
+                out += found
+            if v is not _DROPPED:
+                kept[k] = v
+        return (kept if out else doc), out
+    if isinstance(doc, list) and isinstance(schema.get("items"), dict):
+        kept_items = []
         for i, v in enumerate(doc):
-            out += type_errors(v, schema["items"], f"{path}[{i}]")
-    return out
+            v, found = without_type_errors(v, schema["items"], f"{path}[{i}]")
+            out += found
+            if v is not _DROPPED:
+                kept_items.append(v)
+        return (kept_items if out else doc), out
+    return doc, out
+
+
+def type_errors(doc: Any, schema: dict = SCHEMA, path: str = "") -> list[Problem]:
+    """Wrong types only (no unknown-key warnings), without jsonschema; the same messages as `validate`."""
+    return without_type_errors(doc, schema, path)[1]
 
 
 def _path_of(error) -> str:

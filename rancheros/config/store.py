@@ -7,6 +7,7 @@ concurrent `ros config set` calls never lose an update.
 """
 
 import contextlib
+import errno
 import fcntl
 import logging
 import os
@@ -30,8 +31,11 @@ def _fail(what: str, path: os.PathLike, e: OSError) -> StoreError:
 
 
 def write_atomic(path: os.PathLike, data: bytes, mode: int = LOCAL_MODE) -> None:
-    """Replace `path` with `data` all-or-nothing: temp file, fsync, rename, fsync of the directory."""
+    """Replace `path` with `data` all-or-nothing: temp file, fsync, rename, fsync of the directory.
+    A symlink stays one: its target is what gets replaced."""
     path = Path(path)
+    if path.is_symlink():
+        path = Path(os.path.realpath(path))
     tmp = path.with_name(f".{path.name}{TMP_MARK}{os.getpid()}.{os.urandom(4).hex()}")
     try:
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC, mode)
@@ -102,8 +106,10 @@ class LocalStore:
         """Hold the writers' advisory lock (the lock file outlives renames of the data file)."""
         ensure_dir(self.paths.config_dir)
         try:
-            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, LOCAL_MODE)
+            fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, LOCAL_MODE)
         except OSError as e:
+            if e.errno == errno.ELOOP:
+                raise StoreError(f"lock file {self.lock_path} is a symlink; remove it (refused)") from None
             raise _fail("open lock", self.lock_path, e) from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)

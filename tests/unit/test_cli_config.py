@@ -1,5 +1,7 @@
 """`ros config` and `ros env` through click's runner: RancherOS's subcommands, flags and output shapes."""
 
+import base64
+import json
 import os
 import subprocess
 import sys
@@ -102,6 +104,27 @@ def test_export_redacts_secrets_unless_private(run, config_paths):
     assert private["rancher"]["ssh"]["keys"]["ed25519"] == "PRIV2"
     full = parse_mapping(run("config", "export", "--full").out)
     assert full["rancher"]["state"]["dev"] == "LABEL=RANCHER_STATE" and "password" not in full["rancher"]
+
+
+def test_export_redacts_secrets_in_lists_options_and_file_contents(run):
+    pem = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXk=\n-----END OPENSSH PRIVATE KEY-----\n"
+    b64 = base64.b64encode(pem.encode()).decode()
+    doc = {"rancher": {"environment": ["DB_PASSWORD=hunter2", "HTTP_PROXY=http://p:3128"],
+                       "services": {"app": {"image": "a", "environment": ["API_TOKEN=tok123", "MODE=prod"]}},
+                       "network": {"interfaces": {"bond0": {"bond_opts": {"mode": "1", "secret": "bondsecret"}}}}},
+           "write_files": [{"path": "/home/rancher/.ssh/id_ed25519", "content": pem},
+                           {"path": "/etc/k", "encoding": "b64", "content": b64},
+                           {"path": "/etc/motd", "content": "hello"}]}
+    assert run("config", "merge", input=json.dumps(doc)).code == 0
+    public = run("config", "export").out
+    for secret in ("hunter2", "tok123", "bondsecret", "PRIVATE KEY", b64):
+        assert secret not in public, secret
+    shown = parse_mapping(public)
+    assert shown["rancher"]["environment"] == ["HTTP_PROXY=http://p:3128"]
+    assert shown["rancher"]["services"]["app"]["environment"] == ["MODE=prod"]
+    assert [f.get("content") for f in shown["write_files"]] == [None, None, "hello"]
+    assert shown["write_files"][0]["path"] == "/home/rancher/.ssh/id_ed25519"
+    assert parse_mapping(run("config", "export", "--private").out) == doc
 
 
 def test_export_to_a_file_and_empty_export(run, tmp_path):

@@ -82,13 +82,22 @@ def test_malformed_yaml_names_file_line_column_and_the_boot_goes_on(config_paths
     assert layer.data == {} and "4:1" in layer.error
 
 
-def test_a_layer_with_wrong_types_is_skipped_whole(config_paths, caplog):
-    write(config_paths.local, "rancher:\n  console: mine\n  docker: {tls: sometimes}\n")
+def test_a_wrongly_typed_value_is_skipped_alone_naming_layer_and_key(config_paths, caplog):
+    write(config_paths.local, "rancher:\n  console: mine\n  docker: {tls: sometimes}\n"
+                              "ssh_authorized_keys: [ssh-ed25519 AAAA k, 5]\n")
+    write(config_paths.cmdline, "quiet rancher.network.dns=5 rancher.debug=true\n")
     with caplog.at_level(logging.ERROR, logger="rancheros.config"):
         doc = cfg.load(config_paths)
-    assert doc["rancher"]["console"] == "default" and doc["rancher"]["docker"]["tls"] is False
-    [line] = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
-    assert "rancher.docker.tls: expected boolean, got 'sometimes'" in line and str(config_paths.local) in line
+    assert doc["rancher"]["console"] == "mine" and doc["rancher"]["docker"]["tls"] is False
+    assert doc["ssh_authorized_keys"] == ["ssh-ed25519 AAAA k"] and doc["rancher"]["debug"] is True
+    lines = [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(lines) == 3
+    assert "local" in lines[0] and str(config_paths.local) in lines[0]
+    assert "rancher.docker.tls: expected boolean, got 'sometimes'; that value skipped" in lines[0]
+    assert "ssh_authorized_keys[1]: expected string, got 5" in lines[1]
+    assert "cmdline" in lines[2] and "rancher.network.dns: expected object, got 5" in lines[2]
+    with pytest.raises(ConfigError, match="rancher.docker.tls"):
+        cfg.load(config_paths, strict=True)
     write(config_paths.image_config, "- a list\n")
     with pytest.raises(ConfigError, match="expected a YAML mapping"):
         cfg.load(config_paths, strict=True)
@@ -143,6 +152,21 @@ def test_write_atomic_replaces_whole_files_and_cleans_up_on_failure(tmp_path):
     with pytest.raises(StoreError, match="cannot write"):
         write_atomic(tmp_path / "missing-dir" / "f", b"x")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["f"]
+
+
+def test_a_symlinked_config_file_stays_a_symlink_and_a_symlinked_lock_is_refused(config_paths, tmp_path):
+    target = tmp_path / "elsewhere.yml"
+    write(target, "hostname: one\n")
+    config_paths.config_dir.mkdir()
+    config_paths.local.symlink_to(target)
+    LocalStore(config_paths).update(lambda d: cfg.set_key(d, "hostname", "two"))
+    assert config_paths.local.is_symlink() and parse_mapping(target.read_text()) == {"hostname": "two"}
+    lock = config_paths.config_dir / ".cloud-config.yml.lock"
+    lock.unlink()
+    lock.symlink_to(tmp_path / "victim")
+    with pytest.raises(StoreError, match="is a symlink"):
+        LocalStore(config_paths).update(lambda d: d)
+    assert not (tmp_path / "victim").exists() and target.read_text() == "hostname: two\n"
 
 
 def test_concurrent_sets_with_sigkill_lose_no_completed_update(config_paths):
