@@ -13,6 +13,7 @@ from rancheros.config.aliases import normalize
 from rancheros.config.cmdline import parse_value
 from rancheros.config.layers import merge_layers, read_layer
 from rancheros.config.paths import ConfigPaths
+from rancheros.config import yamlio
 from rancheros.config.schema import coerce_value
 from rancheros.config.store import LocalStore, ensure_dir, write_atomic
 from rancheros.errors import ConfigError
@@ -33,7 +34,10 @@ def load_effective(paths: ConfigPaths) -> dict:
 def _read_input(source: str | None) -> tuple[str, str]:
     """(text, name) of `-i FILE`, or stdin when FILE is absent or `-`."""
     if source in (None, "-"):
-        return sys.stdin.read(), "<stdin>"
+        try:
+            return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1).decode("utf-8"), "<stdin>"
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"<stdin>: not UTF-8 text (byte {e.start})") from None
     try:
         return Path(source).read_text(encoding="utf-8"), source
     except (OSError, UnicodeDecodeError) as e:
