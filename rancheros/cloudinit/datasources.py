@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from rancheros.cloudinit.fetch import DatasourceError, fetch_url
+from rancheros.cloudinit.limits import MAX_USERDATA, read_at_most
 from rancheros.cloudinit.metadata import MetaData, from_nocloud, from_openstack
 from rancheros.config.cmdline import parse_cmdline_words
 from rancheros.init import blockdev
@@ -46,8 +47,9 @@ class Datasource:
 
 
 def _read(path: Path) -> bytes:
+    """A datasource file's bytes (b"" when missing); more than MAX_USERDATA is refused."""
     try:
-        return path.read_bytes()
+        return read_at_most(path)
     except FileNotFoundError:
         return b""
 
@@ -130,30 +132,37 @@ def cloud_config_url(cmdline: str) -> str | None:
 
 
 def read_url(url: str) -> Found | None:
-    data = fetch_url(url)
+    data = fetch_url(url, max_bytes=MAX_USERDATA)
     return Found(f"url:{url}", data) if data is not None else None
 
 
 def read_ec2(base: str) -> Found | None:
     """The EC2 metadata service layout under `base` (…/latest)."""
     base = base.rstrip("/")
-    instance = fetch_url(f"{base}/meta-data/instance-id")
+
+    def get(path: str) -> bytes | None:
+        return fetch_url(f"{base}/{path}", max_bytes=MAX_USERDATA)
+
+    def text(data: bytes | None) -> str:
+        return (data or b"").decode("utf-8", "replace").strip()
+
+    instance = get("meta-data/instance-id")
     if instance is None:
         return None
-    hostname = fetch_url(f"{base}/meta-data/local-hostname") or fetch_url(f"{base}/meta-data/hostname") or b""
+    hostname = get("meta-data/local-hostname") or get("meta-data/hostname")
     keys = []
-    for line in (fetch_url(f"{base}/meta-data/public-keys/") or b"").decode().splitlines():
+    for line in text(get("meta-data/public-keys/")).splitlines():
         index = line.split("=", 1)[0].strip()
-        key = fetch_url(f"{base}/meta-data/public-keys/{index}/openssh-key") if index else None
+        key = get(f"meta-data/public-keys/{index}/openssh-key") if index.isdigit() else None
         if key:
-            keys.append(key.decode().strip())
-    meta = MetaData(instance.decode().strip(), hostname.decode().strip(), keys)
-    return Found(f"ec2:{base}", fetch_url(f"{base}/user-data") or b"", meta)
+            keys.append(text(key))
+    meta = MetaData(text(instance), text(hostname), keys)
+    return Found(f"ec2:{base}", get("user-data") or b"", meta)
 
 
 def read_file(path: str) -> Found | None:
     p = Path(path)
-    return Found(f"file:{path}", p.read_bytes()) if p.is_file() else None
+    return Found(f"file:{path}", read_at_most(p)) if p.is_file() else None
 
 
 def make(spec: str, cmdline: str = "") -> Datasource:

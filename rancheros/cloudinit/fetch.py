@@ -39,13 +39,18 @@ def wait_for_network(timeout: float = 60.0, route_file: str = "/proc/net/route")
         time.sleep(0.5)
 
 
-def fetch_url(url: str, timeout: float = 5.0, retries: int = 3, delay: float = 1.0) -> bytes | None:
-    """GET `url`; None on 404 (nothing there), DatasourceError after `retries` failed tries."""
+def fetch_url(url: str, timeout: float = 5.0, retries: int = 3, delay: float = 1.0,
+              max_bytes: int | None = None) -> bytes | None:
+    """GET `url`; None on 404 (nothing there), DatasourceError after `retries` failed tries
+    or for a body longer than `max_bytes` (never more read into memory)."""
     last = ""
     for attempt in range(1, retries + 1):
         try:
             with urllib.request.urlopen(url, timeout=timeout) as resp:
-                return resp.read()
+                body = resp.read() if max_bytes is None else resp.read(max_bytes + 1)
+            if max_bytes is not None and len(body) > max_bytes:
+                raise DatasourceError(f"{url}: more than {max_bytes >> 20} MiB; refused")
+            return body
         except urllib.error.HTTPError as e:
             if e.code == 404:
                 return None

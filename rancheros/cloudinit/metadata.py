@@ -4,8 +4,10 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rancheros.config.yamlio import parse_yaml
+from rancheros.cloudinit.userdata import load_yaml
 from rancheros.errors import ConfigError
+
+MAX_KEY_DEPTH = 8  # how deep public keys may be nested in a datasource's maps and lists
 
 
 @dataclass
@@ -17,16 +19,16 @@ class MetaData:
     public_keys: list[str] = field(default_factory=list)
 
 
-def _keys(value: Any) -> list[str]:
-    """Public keys as a list, whatever shape the datasource used (str, list, map)."""
-    if not value:
+def _keys(value: Any, depth: int = 0) -> list[str]:
+    """Public keys as a list, whatever shape the datasource used (str, list, map; nested at most MAX_KEY_DEPTH)."""
+    if not value or depth > MAX_KEY_DEPTH:
         return []
     if isinstance(value, str):
         return [line.strip() for line in value.splitlines() if line.strip()]
     if isinstance(value, dict):
-        return [k for v in value.values() for k in _keys(v)]
+        return [k for v in value.values() for k in _keys(v, depth + 1)]
     if isinstance(value, list):
-        return [k for v in value for k in _keys(v)]
+        return [k for v in value for k in _keys(v, depth + 1)]
     return []
 
 
@@ -36,6 +38,8 @@ def from_openstack(text: str | bytes) -> MetaData:
         data = json.loads(text or b"{}")
     except ValueError as e:
         raise ConfigError(f"meta_data.json: invalid JSON: {e}") from None
+    except RecursionError:
+        raise ConfigError("meta_data.json: nested too deep to read; refused") from None
     if not isinstance(data, dict):
         raise ConfigError("meta_data.json: expected a JSON object")
     return MetaData(
@@ -47,7 +51,7 @@ def from_openstack(text: str | bytes) -> MetaData:
 
 def from_nocloud(text: str | bytes) -> MetaData:
     """NoCloud `meta-data` YAML (instance-id, local-hostname, public-keys)."""
-    data = parse_yaml(text or b"", "meta-data") or {}
+    data = load_yaml(text or b"", "meta-data") or {}
     if not isinstance(data, dict):
         raise ConfigError("meta-data: expected a YAML mapping")
     return MetaData(

@@ -17,7 +17,7 @@ from rancheros.cloudinit.fetch import DatasourceError, wait_for_network
 from rancheros.config import keys
 from rancheros.config.merge import merge_all
 from rancheros.config.paths import ConfigPaths
-from rancheros.config.schema import validate
+from rancheros.config.schema import without_type_errors
 from rancheros.config.store import ensure_dir, write_atomic
 from rancheros.config.yamlio import dump_yaml
 from rancheros.errors import RosError
@@ -51,31 +51,31 @@ def first_with_data(sources: list[Datasource]) -> Found | None:
 
 
 def cloud_config_of(found: Found) -> tuple[dict, list, int]:
-    """Merged cloud-config, scripts and error count of what a datasource delivered."""
+    """Merged cloud-config (wrong types dropped), scripts and error count of what a datasource delivered."""
     parsed = userdata.parse(found.userdata, f"user-data from {found.source}")
     for err in parsed.errors:
         log.error("cloud-init: %s", err)
-    cc = merge_all(parsed.cloud_configs)
+    cc, invalid = drop_invalid(merge_all(parsed.cloud_configs))
     meta = found.metadata
     if meta.hostname and not cc.get("hostname"):
         cc["hostname"] = meta.hostname
     if meta.public_keys:
         have = list(cc.get("ssh_authorized_keys") or [])
         cc["ssh_authorized_keys"] = have + [k for k in meta.public_keys if k not in have]
-    return cc, parsed.scripts, len(parsed.errors)
+    return cc, parsed.scripts, len(parsed.errors) + invalid
 
 
 def drop_invalid(cc: dict) -> tuple[dict, int]:
-    """Remove the keys the schema rejects (each one logged), keep the rest."""
-    errors = 0
-    for problem in validate(cc):
-        if problem.severity != "error":
-            continue
+    """Remove the values the schema rejects (each one logged), keep the rest.
+
+    write_files, runcmd and mounts are left whole: apply checks each of their items itself (index, path, why)."""
+    checked = {k: v for k, v in cc.items() if k not in APPLIED_ELSEWHERE}
+    kept, problems = without_type_errors(checked)
+    for problem in problems:
         log.error("cloud-init: %s: %s (ignored)", problem.path or "(top)", problem.message)
-        errors += 1
-        if problem.path:
-            cc = keys.unset_key(cc, problem.path)
-    return cc, errors
+    if not isinstance(kept, dict):
+        kept = {}
+    return {**kept, **{k: v for k, v in cc.items() if k in APPLIED_ELSEWHERE}}, len(problems)
 
 
 def save_layer(paths: ConfigPaths, stage: str, cc: dict, source: str) -> Path:
@@ -97,6 +97,9 @@ def run_stage(paths: ConfigPaths, doc: dict, network: bool, cmdline: str | None 
         except OSError:
             cmdline = ""
     specs = keys.get(doc, "rancher.cloud_init.datasources") or []
+    if not isinstance(specs, list):
+        log.error("cloud-init: rancher.cloud_init.datasources must be a list, got %r (ignored)", specs)
+        specs = []
     sources = for_stage(specs, cmdline, network)
     if network and sources:
         wait_for_network()
@@ -105,8 +108,7 @@ def run_stage(paths: ConfigPaths, doc: dict, network: bool, cmdline: str | None 
         log.info("cloud-init %s: no datasource had data", stage)
         return StageResult()
     cc, scripts, errors = cloud_config_of(found)
-    cc, invalid = drop_invalid(cc)
-    result = StageResult(found.source, None, errors + invalid, cc)
+    result = StageResult(found.source, None, errors, cc)
     try:
         result.layer = save_layer(paths, stage, cc, found.source)
     except RosError as e:
@@ -114,14 +116,14 @@ def run_stage(paths: ConfigPaths, doc: dict, network: bool, cmdline: str | None 
         result.errors += 1
     instance = found.metadata.instance_id or found.source
     result.errors += apply.write_files(cc.get("write_files"), target)
-    result.errors += apply.mount_all(cc.get("mounts"))
+    result.errors += apply.mount_all(cc.get("mounts"), target)
     result.errors += apply.run_scripts(scripts, instance, target)
     result.errors += apply.run_commands(cc.get("runcmd"), instance, target)
     if cc.get("hostname") and target.root == Path("/"):
         try:
             socket.sethostname(str(cc["hostname"]))
-        except OSError as e:
-            log.error("cloud-init: hostname %s: %s", cc["hostname"], e)
+        except (OSError, ValueError) as e:
+            log.error("cloud-init: hostname %r: %s", cc["hostname"], e)
             result.errors += 1
     log.info("cloud-init %s: applied user-data from %s (%d errors)", stage, found.source, result.errors)
     return result

@@ -2,21 +2,27 @@
 
 Pure functions over bytes; every problem becomes one error naming the part,
 and the parts that parse are still returned, so one bad item never stops the
-rest of the user-data from being applied.
+rest of the user-data from being applied. User-data past a bound of `limits`
+(MIME nested deeper than 16, more than 200 parts, more than 16 MiB once
+inflated) is refused whole, with one error.
 """
 
 import email
 import email.policy
-import gzip
-import zlib
+import re
 from dataclasses import dataclass, field
+from email.message import Message
+from typing import Any
 
-from rancheros.config.yamlio import parse_mapping
+from rancheros.cloudinit.limits import (MAX_DECOMPRESSED, MAX_GZIP_LAYERS, MAX_MIME_DEPTH, MAX_MIME_PARTS,
+                                        Refused, UserDataError, gunzip, mib)
+from rancheros.config.yamlio import parse_yaml
 from rancheros.errors import ConfigError
 
 CLOUD_CONFIG_TYPES = {"text/cloud-config", "text/cloud-config-jsonp", "text/x-cloud-config"}
 SCRIPT_TYPES = {"text/x-shellscript", "text/x-sh", "text/x-script"}
-MAX_DEPTH = 4
+# A header that makes the email parser recurse: each nesting level needs one (a digest's part at most one more).
+_CONTAINER = re.compile(rb"(?im)^content-type[ \t]*:[\s\x1c-\x1f]*(multipart|message)/")
 
 
 @dataclass
@@ -41,52 +47,83 @@ class UserData:
         self.errors += other.errors
 
 
-def _decompress(raw: bytes, name: str, depth: int = 0) -> bytes:
-    """Undo gzip (possibly nested) so the payload's own header can be read."""
-    while raw[:2] == b"\x1f\x8b" and depth < MAX_DEPTH:
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as e:
-            raise ValueError(f"{name}: corrupt gzip data: {e}") from None
-        depth += 1
-    return raw
+@dataclass
+class _Budget:
+    """What the whole user-data has used of its bounds so far (parts, bytes inflated)."""
+
+    parts: int = 0
+    inflated: int = 0
+
+    def count_part(self, name: str) -> None:
+        self.parts += 1
+        if self.parts > MAX_MIME_PARTS:
+            raise Refused(f"{name}: more than {MAX_MIME_PARTS} MIME parts; refused")
+
+    def inflate(self, raw: bytes, name: str) -> bytes:
+        """Undo gzip (possibly nested) within what is left of MAX_DECOMPRESSED for all of the user-data."""
+        for _ in range(MAX_GZIP_LAYERS):
+            if raw[:2] != b"\x1f\x8b":
+                return raw
+            try:
+                raw = gunzip(raw, name, MAX_DECOMPRESSED - self.inflated)
+            except Refused:
+                raise Refused(f"{name}: user-data inflates to more than {mib(MAX_DECOMPRESSED)} "
+                              "(all parts together); refused") from None
+            self.inflated += len(raw)
+        if raw[:2] == b"\x1f\x8b":
+            raise UserDataError(f"{name}: gzip inside gzip deeper than {MAX_GZIP_LAYERS} layers")
+        return raw
+
+
+def load_yaml(text: str | bytes, name: str) -> Any:
+    """parse_yaml, with the few constructor errors it lets through (`!!timestamp x`, `!!int _`) as ConfigError."""
+    try:
+        return parse_yaml(text, name)
+    except ConfigError:
+        raise
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError, RecursionError) as e:
+        raise ConfigError(f"{name}: malformed YAML value: {e}") from None
 
 
 def parse_cloud_config(text: str, name: str = "user-data") -> dict:
-    """Parse a #cloud-config document; errors name the item, line and column."""
+    """Parse a #cloud-config document; UserDataError names the item, line and column."""
     try:
-        return parse_mapping(text, name)
+        data = load_yaml(text, name)
     except ConfigError as e:
-        raise ValueError(str(e)) from None
+        raise UserDataError(str(e)) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UserDataError(f"{name}: expected a YAML mapping at the top, got {type(data).__name__}")
+    return data
 
 
 def parse(raw: bytes, name: str = "user-data") -> UserData:
-    """Parse one user-data payload of any supported format."""
-    return _parse(raw, name, 0)
+    """Parse one user-data payload of any supported format; past a bound, one error and nothing else."""
+    try:
+        return _parse(raw, name, 0, _Budget())
+    except Refused as e:
+        return UserData(errors=[str(e)])
 
 
-def _parse(raw: bytes, name: str, depth: int) -> UserData:
+def _parse(raw: bytes, name: str, depth: int, budget: _Budget) -> UserData:
     out = UserData()
     try:
-        raw = _decompress(raw, name)
-    except ValueError as e:
+        raw = budget.inflate(raw, name)
+    except Refused:
+        raise
+    except UserDataError as e:
         out.errors.append(str(e))
         return out
     head = raw.lstrip()[:64]
     if not head:
         return out
     if head.startswith(b"#cloud-config"):
-        try:
-            out.cloud_configs.append(parse_cloud_config(raw.decode("utf-8", "replace"), name))
-        except ValueError as e:
-            out.errors.append(str(e))
+        _add_cloud_config(out, raw, name)
     elif head.startswith(b"#!"):
         out.scripts.append(Script(name, raw.lstrip()))
     elif head.lower().startswith((b"content-type:", b"mime-version:")):
-        if depth >= MAX_DEPTH:
-            out.errors.append(f"{name}: MIME parts nested deeper than {MAX_DEPTH}")
-        else:
-            out.extend(_parse_mime(raw, name, depth + 1))
+        out.extend(_parse_mime(raw, name, depth, budget))
     else:
         first = head.splitlines()[0].decode("utf-8", "replace")
         out.errors.append(f"{name}: unknown user-data format (starts with {first!r}; "
@@ -94,28 +131,69 @@ def _parse(raw: bytes, name: str, depth: int) -> UserData:
     return out
 
 
-def _parse_mime(raw: bytes, name: str, depth: int) -> UserData:
-    out = UserData()
-    msg = email.message_from_bytes(raw, policy=email.policy.compat32)
-    parts = [p for p in msg.walk() if not p.is_multipart()]
-    for index, part in enumerate(parts):
-        ctype = part.get_content_type()
-        pname = f"{name} part {index + 1}" + (f" ({part.get_filename()})" if part.get_filename() else "")
-        payload = part.get_payload(decode=True) or b""
-        try:
-            payload = _decompress(payload, pname)
-        except ValueError as e:
-            out.errors.append(str(e))
+def _add_cloud_config(out: UserData, raw: bytes, name: str) -> None:
+    try:
+        out.cloud_configs.append(parse_cloud_config(raw.decode("utf-8", "replace"), name))
+    except UserDataError as e:
+        out.errors.append(str(e))
+
+
+def _leaves(raw: bytes, name: str, depth: int) -> list[tuple[Message, int]]:
+    """The non-container parts of a MIME document with their nesting depth; Refused past the bounds."""
+    if len(_CONTAINER.findall(raw.replace(b"\r", b"\n"))) > MAX_MIME_PARTS:
+        raise Refused(f"{name}: more than {MAX_MIME_PARTS} MIME parts; refused")
+    try:
+        msg = email.message_from_bytes(raw, policy=email.policy.compat32)
+    except RecursionError:
+        raise Refused(f"{name}: MIME parts nested deeper than {MAX_MIME_DEPTH}; refused") from None
+    leaves: list[tuple[Message, int]] = []
+    stack = [(msg, depth)]
+    while stack:
+        node, level = stack.pop()
+        if not node.is_multipart():
+            leaves.append((node, level))
             continue
-        if ctype in CLOUD_CONFIG_TYPES:
-            try:
-                out.cloud_configs.append(parse_cloud_config(payload.decode("utf-8", "replace"), pname))
-            except ValueError as e:
-                out.errors.append(str(e))
-        elif ctype in SCRIPT_TYPES:
-            out.scripts.append(Script(part.get_filename() or f"part-{index + 1:03d}", payload))
-        elif ctype in ("text/plain", "application/octet-stream", "application/x-gzip", "application/gzip"):
-            out.extend(_parse(payload, pname, depth))
-        else:
-            out.errors.append(f"{pname}: unsupported content type {ctype}")
+        if level >= MAX_MIME_DEPTH:
+            raise Refused(f"{name}: MIME parts nested deeper than {MAX_MIME_DEPTH}; refused")
+        stack.extend((child, level + 1) for child in reversed(node.get_payload()))
+    return leaves
+
+
+def _filename(part: Message) -> str:
+    try:
+        value = part.get_filename()
+    except (LookupError, TypeError, ValueError):
+        return ""
+    return str(value or "")
+
+
+def _parse_mime(raw: bytes, name: str, depth: int, budget: _Budget) -> UserData:
+    out = UserData()
+    for index, (part, level) in enumerate(_leaves(raw, name, depth)):
+        budget.count_part(name)
+        filename = _filename(part)
+        pname = f"{name} part {index + 1}" + (f" ({filename!r})" if filename else "")
+        out.extend(_parse_part(part, pname, filename or f"part-{index + 1:03d}", level, budget))
+    return out
+
+
+def _parse_part(part: Message, pname: str, script_name: str, level: int, budget: _Budget) -> UserData:
+    out = UserData()
+    ctype = part.get_content_type()
+    payload = part.get_payload(decode=True) or b""
+    try:
+        payload = budget.inflate(payload, pname)
+    except Refused:
+        raise
+    except UserDataError as e:
+        out.errors.append(str(e))
+        return out
+    if ctype in CLOUD_CONFIG_TYPES:
+        _add_cloud_config(out, payload, pname)
+    elif ctype in SCRIPT_TYPES:
+        out.scripts.append(Script(script_name, payload))
+    elif ctype in ("text/plain", "application/octet-stream", "application/x-gzip", "application/gzip"):
+        out.extend(_parse(payload, pname, level, budget))
+    else:
+        out.errors.append(f"{pname}: unsupported content type {ctype}")
     return out
