@@ -8,9 +8,13 @@ left behind. The ACPI power button check is the user Docker module's last test (
 
 from __future__ import annotations
 
+import random
+import re
 import subprocess
+import time
 
 import pytest
+import yaml
 
 from machine import shared_machine, wait_until
 from sshvm import Ssh
@@ -133,6 +137,36 @@ def test_host_keys_kept_in_config_and_redacted_on_export(machine):
     assert "ed25519-pub" in keys and "ssh-ed25519 " in keys
     export = ssh.out("sudo ros config export")
     assert "OPENSSH PRIVATE KEY" not in export
+
+
+CUT_KEY = "rancher.environment.E2E_POWER_CUT"
+CUT_LOOP = (f"i=0; while i=$((i+1)); do ros config set {CUT_KEY} v$i || exit 1; echo $i > /tmp/cut-done; done")
+
+
+def test_power_cut_during_config_sets_leaves_a_parsable_config(machine):
+    """Issue 20 item 9: QEMU killed (a power cut) in a loop of `ros config set`, twice; after each boot the
+    config parses, holds the last set that returned (write_atomic fsyncs) or the one after, and ros still works."""
+    rng = random.Random()
+    for cut in range(2):
+        ssh = machine.ssh
+        ssh.run(f"sudo setsid sh -c '{CUT_LOOP}' </dev/null >/dev/null 2>&1 &", timeout=60)
+        wait_until(lambda: int(ssh.out("cat /tmp/cut-done 2>/dev/null || echo 0") or 0) >= 2, 300,
+                   "the ros config set loop has completed two sets", interval=1)
+        time.sleep(rng.uniform(0.0, 3.0))
+        done = int(ssh.out("cat /tmp/cut-done"))
+        machine.vm.kill()                       # the power cut: SIGKILL to QEMU, no shutdown of any kind
+        machine.start()
+        ssh = machine.ssh
+        text = ssh.out("sudo cat /var/lib/rancher/conf/cloud-config.yml")
+        doc = yaml.safe_load(text)
+        assert isinstance(doc, dict), text
+        value = doc["rancher"]["environment"]["E2E_POWER_CUT"]
+        assert re.fullmatch(r"v\d+", value) and int(value[1:]) in (done, done + 1, done + 2), (done, value)
+        assert ssh.out(f"sudo ros config get {CUT_KEY}") == value
+        ssh.run("sudo ros config validate /var/lib/rancher/conf/cloud-config.yml")
+    ssh.run(f"sudo ros config unset {CUT_KEY}")
+    left = ssh.out("sudo ls -A /var/lib/rancher/conf")
+    assert ".tmp." not in left, f"a killed writer's temp file outlived the next write: {left}"
 
 
 def test_restart_with_password_second_nic_and_persisted_config(machine):
