@@ -16,15 +16,15 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Callable
 
-import yaml
-
-from rancheros.errors import InstallError
+from rancheros.config.yamlio import parse_yaml
+from rancheros.errors import ConfigError, InstallError
 from rancheros.init.osimage import sha256_of
 from rancheros.install import bootenv, bootslot, grub, initrd, installer, layout, slots
 
 Say = Callable[[str], None]
 DOWNLOAD_DIR = "/var/lib/rancher/os-upgrade"   # on the state disk: an image is large for the RAM root
 HTTP_TIMEOUT = 60.0
+MAX_INDEX = 1 << 20  # bytes of an upgrade index
 
 
 @dataclass(frozen=True)
@@ -62,12 +62,19 @@ def parse_sha256(text: str, what: str) -> str:
 def index_versions(index_url: str) -> dict[str, str]:
     """version -> image URL of the index YAML (`versions: [{version: V, url: U}]`, URLs relative to it)."""
     with _get(index_url) as r:
-        raw = r.read(1 << 20)
+        raw = r.read(MAX_INDEX + 1)
+    if len(raw) > MAX_INDEX:
+        raise InstallError(f"{index_url}: more than {MAX_INDEX >> 20} MiB, too big for an upgrade index")
     try:
-        doc = yaml.safe_load(raw) or {}
+        doc = parse_yaml(raw.decode("utf-8"), index_url) or {}
+    except UnicodeDecodeError as e:
+        raise InstallError(f"{index_url}: not UTF-8 text (byte {e.start}); not an upgrade index") from None
+    except ConfigError as e:
+        raise InstallError(f"{e}; not an upgrade index") from None
+    try:
         entries = doc["versions"]
         return {str(e["version"]): urllib.parse.urljoin(index_url, str(e["url"])) for e in entries}
-    except (yaml.YAMLError, KeyError, TypeError, AttributeError) as e:
+    except (KeyError, TypeError, AttributeError) as e:
         raise InstallError(f"{index_url}: not an upgrade index (versions: [{{version, url}}]): {e}") from None
 
 

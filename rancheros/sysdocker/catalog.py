@@ -14,10 +14,9 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import yaml
-
 from rancheros.config.merge import deep_merge
-from rancheros.errors import ServiceError
+from rancheros.config.yamlio import parse_yaml
+from rancheros.errors import ConfigError, ServiceError
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +61,13 @@ def load_catalog(directory: Path = CATALOG_DIR, doc: dict | None = None,
     out: dict[str, CatalogEntry] = {}
     for path in sorted(Path(directory).glob("*.yml")):
         try:
-            entry = yaml.safe_load(path.read_text())
-        except (OSError, yaml.YAMLError) as e:
-            raise ServiceError(f"catalog file {path}: {e}") from e
+            entry = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+        except OSError as e:
+            raise ServiceError(f"catalog file {path}: {e.strerror or e}") from None
+        except UnicodeDecodeError as e:
+            raise ServiceError(f"catalog file {path}: not UTF-8 text (byte {e.start})") from None
+        except ConfigError as e:  # names the file, line and column
+            raise ServiceError(f"catalog file {e}") from None
         out[path.stem] = parse_entry(path.stem, entry)
     if doc is not None:
         cached = repositories.cached_entries(doc, cache_dir or repositories.CACHE_DIR)

@@ -18,11 +18,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import yaml
-
 from rancheros.cloudinit.fetch import DatasourceError, fetch_url
 from rancheros.config.store import write_atomic
-from rancheros.errors import ServiceError, StoreError
+from rancheros.config.yamlio import parse_yaml
+from rancheros.errors import ConfigError, ServiceError, StoreError
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +57,13 @@ def parse_index(repo: str, text: str | bytes) -> dict[str, dict]:
     from rancheros.sysdocker.catalog import parse_entry
 
     try:
-        doc = yaml.safe_load(text)
-    except yaml.YAMLError as e:
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ServiceError(f"repository {repo}: its index is not UTF-8 text (byte {e.start})") from None
+    try:
+        doc = parse_yaml(text, "index")
+    except ConfigError as e:
         raise ServiceError(f"repository {repo}: its index is not YAML ({e})") from None
     if doc is None:
         return {}
@@ -84,7 +88,8 @@ def refresh(doc: dict, cache_dir: Path = CACHE_DIR, say: Callable[[str], None] =
                 raise ServiceError(f"{repo.url}: not found (HTTP 404)")
             parse_index(repo.name, data)
         except (DatasourceError, ServiceError) as e:
-            say(f"repository {repo.name}: {e}; {keeping}")
+            prefix = f"repository {repo.name}: "
+            say(f"{prefix}{str(e).removeprefix(prefix)}; {keeping}")
             continue
         try:
             cached.parent.mkdir(parents=True, exist_ok=True)

@@ -207,12 +207,12 @@ def test_an_unreadable_layer_says_it_needs_sudo(tmp_path, monkeypatch):
     from rancheros.config.layers import read_layer
     path = tmp_path / "cloud-config.yml"
     path.write_text("hostname: h\n")
-    real = Path.read_text
+    real = Path.open
 
     def denied(self, *a, **kw):
         if self == path:
             raise PermissionError(13, "Permission denied", str(self))  # what user rancher gets for the 0600 file
         return real(self, *a, **kw)
-    monkeypatch.setattr(Path, "read_text", denied)
+    monkeypatch.setattr(Path, "open", denied)
     layer = read_layer("local", path)
     assert layer.data == {} and layer.error == f"{path}: cannot read: permission denied (it is root's: use sudo)"
