@@ -3,7 +3,6 @@
 import dataclasses
 import json
 import sys
-from pathlib import Path
 from typing import Any
 
 import click
@@ -34,14 +33,12 @@ def load_effective(paths: ConfigPaths) -> dict:
 def _read_input(source: str | None) -> tuple[str, str]:
     """(text, name) of `-i FILE`, or stdin when FILE is absent or `-`."""
     if source in (None, "-"):
-        try:
-            return sys.stdin.buffer.read(yamlio.MAX_BYTES + 1).decode("utf-8"), "<stdin>"
-        except UnicodeDecodeError as e:
-            raise ConfigError(f"<stdin>: not UTF-8 text (byte {e.start})") from None
+        return yamlio.read_bounded(sys.stdin.buffer, "<stdin>"), "<stdin>"
     try:
-        return Path(source).read_text(encoding="utf-8"), source
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"cannot read {source}: {getattr(e, 'strerror', None) or e}") from None
+        with open(source, "rb") as f:
+            return yamlio.read_bounded(f, source), source
+    except OSError as e:
+        raise ConfigError(f"cannot read {source}: {e.strerror or e}") from None
 
 
 def _echo_value(value: Any) -> None:

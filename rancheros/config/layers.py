@@ -14,7 +14,7 @@ from rancheros.config.aliases import normalize
 from rancheros.config.cmdline import parse_cmdline
 from rancheros.config.merge import merge_all
 from rancheros.config.paths import ConfigPaths
-from rancheros.config.yamlio import MAX_BYTES, parse_mapping
+from rancheros.config.yamlio import parse_mapping, read_bounded
 from rancheros.errors import ConfigError
 
 log = logging.getLogger(__name__)
@@ -33,23 +33,18 @@ class Layer:
 
 
 def _read_text(path: Path) -> str | None:
-    """The file's text, None when it does not exist; other I/O errors name the file. At most
-    MAX_BYTES are read: a bigger file (or an endless one) is refused, never read into memory whole."""
+    """The file's text (read bounded), None when it does not exist; other I/O errors name the file."""
     try:
         with path.open("rb") as f:
-            raw = f.read(MAX_BYTES + 1)
-        if len(raw) > MAX_BYTES:
-            raise ConfigError(f"{path}: more than the {MAX_BYTES >> 20} MiB a config may hold; refused")
-        return raw.decode("utf-8")
+            return read_bounded(f, str(path))
     except FileNotFoundError:
         return None
     except NotADirectoryError:
         return None
     except PermissionError:
         raise ConfigError(f"{path}: cannot read: permission denied (it is root's: use sudo)") from None
-    except (OSError, UnicodeDecodeError) as e:
-        reason = e.strerror if isinstance(e, OSError) and e.strerror else str(e)
-        raise ConfigError(f"{path}: cannot read: {reason}") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read: {e.strerror or e}") from None
 
 
 def _checked(name: str, path: Path, data: dict) -> Layer:

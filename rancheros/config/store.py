@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from rancheros.config.merge import copy_tree
 from rancheros.config.paths import ConfigPaths
-from rancheros.config.yamlio import dump_yaml, parse_mapping
+from rancheros.config.yamlio import dump_yaml, parse_mapping, read_bounded
 from rancheros.errors import ConfigError, StoreError, ValidationError
 
 log = logging.getLogger(__name__)
@@ -94,11 +94,12 @@ class LocalStore:
     def read(self) -> dict:
         """The local layer as written ({} when absent); malformed content names file, line, column."""
         try:
-            text = self.path.read_text(encoding="utf-8")
+            with open(self.path, "rb") as f:
+                text = read_bounded(f, str(self.path))
         except (FileNotFoundError, NotADirectoryError):
             return {}
-        except (OSError, UnicodeDecodeError) as e:
-            raise StoreError(f"cannot read {self.path}: {getattr(e, 'strerror', None) or e}") from None
+        except OSError as e:
+            raise StoreError(f"cannot read {self.path}: {e.strerror or e}") from None
         return parse_mapping(text, str(self.path))
 
     @contextlib.contextmanager

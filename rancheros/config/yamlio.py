@@ -2,7 +2,7 @@
 
 import base64
 import binascii
-from typing import Any
+from typing import Any, BinaryIO
 
 import yaml
 
@@ -82,10 +82,29 @@ def _check_bounds(data: Any, source: str) -> None:
                 stack.append((v, depth + 1))
 
 
+def decode(raw: bytes, source: str) -> str:
+    """UTF-8 text of a document's bytes; ConfigError naming the first bad byte."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{source}: not UTF-8 text (byte {e.start})") from None
+
+
+def read_bounded(stream: BinaryIO, source: str) -> str:
+    """A document's text from `stream`, reading at most MAX_BYTES + 1 bytes: a bigger (or endless) input is
+    refused, never held in memory whole. OSError is the caller's to name."""
+    raw = stream.read(MAX_BYTES + 1)
+    if len(raw) > MAX_BYTES:
+        raise ConfigError(f"{source}: more than the {MAX_BYTES >> 20} MiB a config may hold; refused")
+    return decode(raw, source)
+
+
 def parse_yaml(text: str | bytes, source: str = "<input>") -> Any:
     """Parse one bounded YAML document; every problem is one ConfigError naming `source[:line:column]`."""
     if len(text) > MAX_BYTES:
         raise ConfigError(f"{source}: {len(text)} bytes, more than the {MAX_BYTES >> 20} MiB a config may hold")
+    if isinstance(text, bytes):
+        text = decode(text, source)
     try:
         data = yaml.load(text, Loader=_Loader)
     except yaml.MarkedYAMLError as e:

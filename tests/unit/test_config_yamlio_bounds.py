@@ -45,3 +45,38 @@ def test_a_date_like_value_on_the_kernel_cmdline_is_a_string():
 def test_text_that_is_not_utf8_is_an_error_when_written():
     with pytest.raises(ConfigError, match="not valid UTF-8"):
         dump_yaml({"k": "bad \udcff byte"})
+
+
+def test_one_bounded_reader_for_every_config_input(tmp_path):
+    """ros config merge -i FILE and the local store read at most MAX_BYTES + 1 bytes; bytes not UTF-8 are one line."""
+    import io
+
+    from rancheros.config.paths import ConfigPaths
+    from rancheros.config.store import LocalStore
+    from rancheros.config.yamlio import MAX_BYTES, parse_yaml, read_bounded
+
+    class Endless(io.RawIOBase):
+        served = 0
+
+        def readable(self):
+            return True
+
+        def readinto(self, b):
+            self.served += len(b)
+            b[:] = b"a" * len(b)
+            return len(b)
+
+    endless = io.BufferedReader(Endless())
+    with pytest.raises(ConfigError, match="more than the 4 MiB"):
+        read_bounded(endless, "endless")
+    assert endless.raw.served <= MAX_BYTES + 1 + io.DEFAULT_BUFFER_SIZE
+    with pytest.raises(ConfigError) as bad:
+        parse_yaml(b"a: \xff\n", "doc")
+    assert str(bad.value) == "doc: not UTF-8 text (byte 3)"
+    config_paths = ConfigPaths(config_dir=tmp_path / "conf", image_config=tmp_path / "none.yml",
+                               cmdline=tmp_path / "cmdline")
+    config_paths.config_dir.mkdir()
+    with open(config_paths.local, "wb") as f:
+        f.truncate(1 << 30)   # sparse: 1 GiB of NULs
+    with pytest.raises(ConfigError, match="more than the 4 MiB"):
+        LocalStore(config_paths).read()
