@@ -4,7 +4,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from rancheros.cloudinit.userdata import load_yaml
+from rancheros.config.yamlio import parse_yaml
 from rancheros.errors import ConfigError
 
 MAX_KEY_DEPTH = 8  # how deep public keys may be nested in a datasource's maps and lists
@@ -51,7 +51,7 @@ def from_openstack(text: str | bytes) -> MetaData:
 
 def from_nocloud(text: str | bytes) -> MetaData:
     """NoCloud `meta-data` YAML (instance-id, local-hostname, public-keys)."""
-    data = load_yaml(text or b"", "meta-data") or {}
+    data = parse_yaml(text or b"", "meta-data") or {}
     if not isinstance(data, dict):
         raise ConfigError("meta-data: expected a YAML mapping")
     return MetaData(

@@ -12,7 +12,6 @@ import email.policy
 import re
 from dataclasses import dataclass, field
 from email.message import Message
-from typing import Any
 
 from rancheros.cloudinit.limits import (MAX_DECOMPRESSED, MAX_GZIP_LAYERS, MAX_MIME_DEPTH, MAX_MIME_PARTS,
                                         Refused, UserDataError, gunzip, mib)
@@ -75,20 +74,10 @@ class _Budget:
         return raw
 
 
-def load_yaml(text: str | bytes, name: str) -> Any:
-    """parse_yaml, with the few constructor errors it lets through (`!!timestamp x`, `!!int _`) as ConfigError."""
-    try:
-        return parse_yaml(text, name)
-    except ConfigError:
-        raise
-    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError, RecursionError) as e:
-        raise ConfigError(f"{name}: malformed YAML value: {e}") from None
-
-
 def parse_cloud_config(text: str, name: str = "user-data") -> dict:
     """Parse a #cloud-config document; UserDataError names the item, line and column."""
     try:
-        data = load_yaml(text, name)
+        data = parse_yaml(text, name)
     except ConfigError as e:
         raise UserDataError(str(e)) from None
     if data is None:

@@ -115,7 +115,8 @@ def parse_yaml(text: str | bytes, source: str = "<input>") -> Any:
         raise ConfigError(f"{source}: malformed YAML: {e}") from None
     except RecursionError:
         raise ConfigError(f"{source}: nested too deep to read; refused") from None
-    except (ValueError, TypeError, KeyError, OverflowError) as e:  # a constructor on a bad value: !!binary, !!bool x
+    except (ArithmeticError, AttributeError, LookupError, TypeError, ValueError) as e:
+        # a constructor on a bad value: !!binary, !!bool x, !!int _, !!timestamp x
         raise ConfigError(f"{source}: malformed YAML value: {e}") from None
     _check_bounds(data, source)
     return data

@@ -17,6 +17,9 @@ BOMB = "a: &a [x,x,x,x,x,x,x,x,x]\n" + "".join(
     ("x: !!binary '@@@'\n", "not base64"),
     ("x: !!int zz\n", "malformed YAML value"),
     ("x: !!timestamp 2020-02-30\n", "malformed YAML value"),
+    ("x: !!timestamp x\n", "malformed YAML value"),    # AttributeError before (the cloud-init fuzz found it)
+    ("x: !!int _\n", "malformed YAML value"),          # IndexError before
+    ("x: !!float _\n", "malformed YAML value"),        # IndexError before
     ("x: !!python/object:os.system ls\n", "could not determine a constructor"),
     ("a:\n  b: 1\n c: 2\n", "malformed YAML"),
     (BOMB, "more than"),
