@@ -22,6 +22,7 @@ from typing import Any
 
 from rancheros.cloudinit.limits import MAX_DECOMPRESSED, UserDataError, gunzip
 from rancheros.cloudinit.userdata import Script
+from rancheros.config.schema import describe
 from rancheros.config.store import write_atomic
 from rancheros.errors import ConfigError, RosError
 
@@ -61,13 +62,6 @@ class FileItem:
     append: bool
 
 
-def _kind(value: Any) -> str:
-    """What a YAML value is, for a message: a map, a list, an int 5..."""
-    if isinstance(value, (dict, list)):
-        return "a map" if isinstance(value, dict) else "a list"
-    return f"{type(value).__name__} {value!r:.40}"
-
-
 def _shown(value: Any) -> str:
     """A value for a log line: repr'd (NUL and newlines visible), at most 80 characters."""
     text = repr(value)
@@ -77,12 +71,12 @@ def _shown(value: Any) -> str:
 def decode_content(content: Any, encoding: Any) -> bytes:
     """Bytes of a write_files `content` after its `encoding` (b64, gzip, gz+b64); gzip bounded."""
     if encoding is not None and not isinstance(encoding, str):
-        raise ItemError(f"encoding must be a string (b64, gzip, gz+b64), got {_kind(encoding)}")
+        raise ItemError(f"encoding must be a string (b64, gzip, gz+b64), got {describe(encoding)}")
     steps = ENCODINGS.get((encoding or "").strip().lower())
     if steps is None:
         raise ItemError(f"unknown encoding {encoding!r} (b64, gzip, gz+b64)")
     if content is not None and not isinstance(content, (str, bytes)):
-        raise ItemError(f"content must be a string, got {_kind(content)}")
+        raise ItemError(f"content must be a string, got {describe(content)}")
     data = content if isinstance(content, bytes) else (content or "").encode("utf-8", "surrogateescape")
     for step in steps:
         data = _b64(data) if step == "b64" else _gunzip(data)
@@ -108,7 +102,7 @@ def parse_mode(permissions: Any) -> int:
     if permissions is None or permissions == "":
         return 0o644
     if isinstance(permissions, bool) or not isinstance(permissions, (str, int)):
-        raise ItemError(f"permissions must be an octal mode like '0644', got {_kind(permissions)}")
+        raise ItemError(f"permissions must be an octal mode like '0644', got {describe(permissions)}")
     text = str(permissions).strip()
     try:
         if len(text) > 12:
@@ -124,7 +118,7 @@ def parse_mode(permissions: Any) -> int:
 def resolve_inside(root: Path, path: Any, what: str = "path") -> Path:
     """`path` under `root` with every symlink resolved; ItemError unless it is absolute and stays inside."""
     if not isinstance(path, str):
-        raise ItemError(f"{what} must be a string, got {_kind(path)}")
+        raise ItemError(f"{what} must be a string, got {describe(path)}")
     if "\0" in path:
         raise ItemError(f"{what} {_shown(path)} contains a NUL byte")
     if not path.startswith("/"):
@@ -155,7 +149,7 @@ def owner_ids(owner: Any) -> tuple[int, int]:
     if isinstance(owner, int) and not isinstance(owner, bool):
         owner = str(owner)
     if not isinstance(owner, str) or not owner.strip():
-        raise ItemError(f"owner must be a string like 'root:root', got {_kind(owner)}")
+        raise ItemError(f"owner must be a string like 'root:root', got {describe(owner)}")
     user, _, group = owner.strip().partition(":")
     try:
         uid = _id(user, lambda n: pwd.getpwnam(n).pw_uid, "user")
@@ -182,12 +176,12 @@ def _check_writable(path: Path, shown: str) -> None:
 def check_file(item: Any, target: Target) -> FileItem:
     """One write_files entry checked against the root: every field, and the path inside it."""
     if not isinstance(item, dict):
-        raise ItemError(f"entry must be a map (path, content, ...), got {_kind(item)}")
+        raise ItemError(f"entry must be a map (path, content, ...), got {describe(item)}")
     path = resolve_inside(target.root, item.get("path"))
     _check_writable(path, item["path"])
     append = item.get("append")
     if append is not None and not isinstance(append, bool):
-        raise ItemError(f"append must be true or false, got {_kind(append)}")
+        raise ItemError(f"append must be true or false, got {describe(append)}")
     data = decode_content(item.get("content"), item.get("encoding"))
     mode = parse_mode(item.get("permissions"))
     owner = owner_ids(item["owner"]) if item.get("owner") is not None else None
@@ -257,7 +251,7 @@ def write_files(items: Any, target: Target) -> int:
     if items is None:
         return 0
     if not isinstance(items, list):
-        log.error("cloud-init: write_files must be a list of entries, got %s (ignored)", _kind(items))
+        log.error("cloud-init: write_files must be a list of entries, got %s (ignored)", describe(items))
         return 1
     failed = 0
     for index, item in enumerate(items):
@@ -338,7 +332,7 @@ def command_argv(cmd: Any) -> list[str]:
     elif isinstance(cmd, list) and cmd and all(isinstance(a, (str, int, float)) for a in cmd):
         argv = [str(a) for a in cmd]
     else:
-        raise ItemError(f"expected a string or a non-empty list of strings, got {_kind(cmd)}")
+        raise ItemError(f"expected a string or a non-empty list of strings, got {describe(cmd)}")
     if any("\0" in a for a in argv):
         raise ItemError("contains a NUL byte")
     return argv
@@ -349,7 +343,7 @@ def run_commands(commands: Any, instance_id: str, target: Target) -> int:
     if commands is None or commands == []:
         return 0
     if not isinstance(commands, list):
-        log.error("cloud-init: runcmd must be a list of commands, got %s (ignored)", _kind(commands))
+        log.error("cloud-init: runcmd must be a list of commands, got %s (ignored)", describe(commands))
         return 1
     try:
         if not once(target, instance_id, "runcmd"):
@@ -375,7 +369,7 @@ def _mount_field(entry: list, index: int, what: str) -> str:
     if value is None:
         return ""
     if isinstance(value, bool) or not isinstance(value, (str, int, float)):
-        raise ItemError(f"{what} must be a string, got {_kind(value)}")
+        raise ItemError(f"{what} must be a string, got {describe(value)}")
     if "\0" in str(value):
         raise ItemError(f"{what} {_shown(value)} contains a NUL byte")
     return str(value)
@@ -404,7 +398,7 @@ def mount_all(mounts: Any, target: Target = Target()) -> int:
         return 0
     if not isinstance(mounts, list):
         log.error("cloud-init: mounts must be a list of [device, mountpoint, fstype, options], got %s (ignored)",
-                  _kind(mounts))
+                  describe(mounts))
         return 1
     failed = 0
     for index, entry in enumerate(mounts):

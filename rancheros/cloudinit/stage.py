@@ -73,8 +73,6 @@ def drop_invalid(cc: dict) -> tuple[dict, int]:
     kept, problems = without_type_errors(checked)
     for problem in problems:
         log.error("cloud-init: %s: %s (ignored)", problem.path or "(top)", problem.message)
-    if not isinstance(kept, dict):
-        kept = {}
     return {**kept, **{k: v for k, v in cc.items() if k in APPLIED_ELSEWHERE}}, len(problems)
 
 

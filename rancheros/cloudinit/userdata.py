@@ -73,6 +73,17 @@ class _Budget:
             raise UserDataError(f"{name}: gzip inside gzip deeper than {MAX_GZIP_LAYERS} layers")
         return raw
 
+    def try_inflate(self, raw: bytes, name: str, out: "UserData") -> bytes | None:
+        """`inflate`; a part's own error (corrupt gzip, too many layers) goes into `out.errors` and gives None.
+        Refused (a bound of the whole user-data) goes on up."""
+        try:
+            return self.inflate(raw, name)
+        except Refused:
+            raise
+        except UserDataError as e:
+            out.errors.append(str(e))
+            return None
+
 
 def parse_cloud_config(text: str, name: str = "user-data") -> dict:
     """Parse a #cloud-config document; UserDataError names the item, line and column."""
@@ -97,12 +108,8 @@ def parse(raw: bytes, name: str = "user-data") -> UserData:
 
 def _parse(raw: bytes, name: str, depth: int, budget: _Budget) -> UserData:
     out = UserData()
-    try:
-        raw = budget.inflate(raw, name)
-    except Refused:
-        raise
-    except UserDataError as e:
-        out.errors.append(str(e))
+    raw = budget.try_inflate(raw, name, out)
+    if raw is None:
         return out
     head = raw.lstrip()[:64]
     if not head:
@@ -170,12 +177,8 @@ def _parse_part(part: Message, pname: str, script_name: str, level: int, budget:
     out = UserData()
     ctype = part.get_content_type()
     payload = part.get_payload(decode=True) or b""
-    try:
-        payload = budget.inflate(payload, pname)
-    except Refused:
-        raise
-    except UserDataError as e:
-        out.errors.append(str(e))
+    payload = budget.try_inflate(payload, pname, out)
+    if payload is None:
         return out
     if ctype in CLOUD_CONFIG_TYPES:
         _add_cloud_config(out, payload, pname)

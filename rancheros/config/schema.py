@@ -180,10 +180,12 @@ def _types(schema: dict) -> list[str]:
     return [t] if isinstance(t, str) else list(t)
 
 
-def _describe(value: Any) -> str:
+def describe(value: Any) -> str:
+    """What a YAML value is, for a message: 'a map', 'a list', or the scalar's repr (at most 80 characters)."""
     if isinstance(value, (dict, list)):
         return "a map" if isinstance(value, dict) else "a list"
-    return repr(value)
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 _DROPPED = object()
@@ -194,7 +196,7 @@ def without_type_errors(doc: Any, schema: dict = SCHEMA, path: str = "") -> tupl
     one bad value must not cost a whole layer (the SSH keys beside it)."""
     types = _types(schema)
     if types and not any(_is_type(doc, t) for t in types):
-        return _DROPPED, [Problem(path, f"expected {' or '.join(types)}, got {_describe(doc)}")]
+        return _DROPPED, [Problem(path, f"expected {' or '.join(types)}, got {describe(doc)}")]
     out: list[Problem] = []
     if isinstance(doc, dict):
         props = schema.get("properties", {})
@@ -246,7 +248,7 @@ def validate(doc: Any) -> list[Problem]:
                     problems.append(Problem(f"{path}.{key}" if path else key, "unknown key", "warning"))
         elif err.validator == "type":
             types = _types(err.schema)
-            problems.append(Problem(path, f"expected {' or '.join(types)}, got {_describe(err.instance)}"))
+            problems.append(Problem(path, f"expected {' or '.join(types)}, got {describe(err.instance)}"))
         else:
             problems.append(Problem(path, err.message))
     return sorted(problems, key=lambda p: (p.severity != "error", p.path))

@@ -66,9 +66,7 @@ def index_versions(index_url: str) -> dict[str, str]:
     if len(raw) > MAX_INDEX:
         raise InstallError(f"{index_url}: more than {MAX_INDEX >> 20} MiB, too big for an upgrade index")
     try:
-        doc = parse_yaml(raw.decode("utf-8"), index_url) or {}
-    except UnicodeDecodeError as e:
-        raise InstallError(f"{index_url}: not UTF-8 text (byte {e.start}); not an upgrade index") from None
+        doc = parse_yaml(raw, index_url) or {}
     except ConfigError as e:
         raise InstallError(f"{e}; not an upgrade index") from None
     try:

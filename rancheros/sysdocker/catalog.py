@@ -61,11 +61,9 @@ def load_catalog(directory: Path = CATALOG_DIR, doc: dict | None = None,
     out: dict[str, CatalogEntry] = {}
     for path in sorted(Path(directory).glob("*.yml")):
         try:
-            entry = parse_yaml(path.read_text(encoding="utf-8"), str(path))
+            entry = parse_yaml(path.read_bytes(), str(path))
         except OSError as e:
             raise ServiceError(f"catalog file {path}: {e.strerror or e}") from None
-        except UnicodeDecodeError as e:
-            raise ServiceError(f"catalog file {path}: not UTF-8 text (byte {e.start})") from None
         except ConfigError as e:  # names the file, line and column
             raise ServiceError(f"catalog file {e}") from None
         out[path.stem] = parse_entry(path.stem, entry)

@@ -5,28 +5,16 @@ outside the root it is given, and nothing inflates or nests past the bounds of c
 """
 
 import gzip
-import logging
 from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
 
 from rancheros.cloudinit import apply, stage, userdata
-from rancheros.config.paths import ConfigPaths
 
 
-@pytest.fixture
-def env(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    paths = ConfigPaths(config_dir=tmp_path / "conf", image_config=tmp_path / "none.yml",
-                        cmdline=tmp_path / "cmdline")
-    paths.cmdline.write_text("console=ttyS0\n")
-    return paths, apply.Target(root=root, state_dir=tmp_path / "state")
-
-
-def run(env, tmp_path, text: bytes | str):
-    paths, target = env
+def run(cloudinit_env, tmp_path, text: bytes | str):
+    paths, target = cloudinit_env
     f = tmp_path / "user-data"
     f.write_bytes(text.encode() if isinstance(text, str) else text)
     doc = {"rancher": {"cloud_init": {"datasources": [f"file:{f}"]}}}
@@ -44,37 +32,37 @@ def run(env, tmp_path, text: bytes | str):
     ("write_files: [{path: /f, content: x, permissions: [1]}]", "permissions must be an octal mode"),
     ("write_files: [{path: /f, content: x, owner: {a: 1}}]", "owner must be a string"),
 ])
-def test_a_bad_write_files_entry_is_one_error_and_the_stage_goes_on(env, tmp_path, caplog, items, why):
-    (env[1].root / "etc").mkdir()
-    result = run(env, tmp_path, f"#cloud-config\n{items}\nhostname: still-set\nruncmd: [touch /ran]\n")
+def test_a_bad_write_files_entry_is_one_error_and_the_stage_goes_on(cloudinit_env, tmp_path, caplog, items, why):
+    (cloudinit_env[1].root / "etc").mkdir()
+    result = run(cloudinit_env, tmp_path, f"#cloud-config\n{items}\nhostname: still-set\nruncmd: [touch /ran]\n")
     assert result.errors == 1 and why in caplog.text, caplog.text
     assert "Traceback" not in caplog.text
     assert result.config["hostname"] == "still-set"
-    assert not (env[1].root / "f").exists()
+    assert not (cloudinit_env[1].root / "f").exists()
 
 
-def test_one_bad_entry_does_not_stop_the_entries_after_it(env, tmp_path, caplog):
-    result = run(env, tmp_path, "#cloud-config\nwrite_files:\n  - path: /a\n    content: {bad: 1}\n"
+def test_one_bad_entry_does_not_stop_the_entries_after_it(cloudinit_env, tmp_path, caplog):
+    result = run(cloudinit_env, tmp_path, "#cloud-config\nwrite_files:\n  - path: /a\n    content: {bad: 1}\n"
                                 "  - 7\n  - path: /b\n    content: ok\n")
     assert result.errors == 2
-    assert (env[1].root / "b").read_text() == "ok" and not (env[1].root / "a").exists()
+    assert (cloudinit_env[1].root / "b").read_text() == "ok" and not (cloudinit_env[1].root / "a").exists()
     assert "write_files[0] '/a'" in caplog.text and "write_files[1]" in caplog.text
 
 
-def test_an_entry_logged_as_skipped_is_not_applied_with_defaults(env, tmp_path, caplog):
+def test_an_entry_logged_as_skipped_is_not_applied_with_defaults(cloudinit_env, tmp_path, caplog):
     """A wrongly typed field used to be unset (and logged "ignored") and the file written anyway."""
-    result = run(env, tmp_path, "#cloud-config\nwrite_files:\n  - path: /secret\n    content: key\n"
+    result = run(cloudinit_env, tmp_path, "#cloud-config\nwrite_files:\n  - path: /secret\n    content: key\n"
                                 "    permissions: {mode: 600}\n")
     assert result.errors == 1 and "(skipped)" in caplog.text
-    assert not (env[1].root / "secret").exists()
+    assert not (cloudinit_env[1].root / "secret").exists()
 
 
-def test_unknown_tag_values_are_one_error(env, tmp_path, caplog):
+def test_unknown_tag_values_are_one_error(cloudinit_env, tmp_path, caplog):
     for doc in ("#cloud-config\nhostname: !!bool x\n", "#cloud-config\nhostname: !!int _\n",
                 "#cloud-config\nhostname: !!timestamp x\n"):
         parsed = userdata.parse(doc.encode())
         assert parsed.cloud_configs == [] and len(parsed.errors) == 1, (doc, parsed.errors)
-    result = run(env, tmp_path, "#cloud-config\nhostname: !!bool x\n")
+    result = run(cloudinit_env, tmp_path, "#cloud-config\nhostname: !!bool x\n")
     assert result.errors == 1 and "Traceback" not in caplog.text
 
 
@@ -111,29 +99,29 @@ def test_too_many_parts_are_refused():
     assert parsed.cloud_configs == [] and len(parsed.errors) == 1 and "more than 200 MIME parts" in parsed.errors[0]
 
 
-def test_mounts_stay_inside_the_given_root(env, tmp_path, caplog, monkeypatch):
+def test_mounts_stay_inside_the_given_root(cloudinit_env, tmp_path, caplog, monkeypatch):
     ran = []
     monkeypatch.setattr(apply, "_run", lambda argv, name, cwd: ran.append(argv) or True)
     outside = tmp_path / "outside-mnt"
-    result = run(env, tmp_path, "#cloud-config\nmounts:\n"
+    result = run(cloudinit_env, tmp_path, "#cloud-config\nmounts:\n"
                                 f"  - [/dev/vdb, /mnt/../../../../{outside.relative_to('/')}]\n"
                                 "  - [--bind, /mnt/x]\n  - [/dev/vdc, /mnt/data, ext4, noatime]\n")
     assert result.errors == 2 and "outside the root filesystem" in caplog.text and "not an option" in caplog.text
     assert not outside.exists()
-    assert ran == [["mount", "-t", "ext4", "-o", "noatime", "/dev/vdc", str(env[1].root.resolve() / "mnt/data")]]
+    assert ran == [["mount", "-t", "ext4", "-o", "noatime", "/dev/vdc", str(cloudinit_env[1].root.resolve() / "mnt/data")]]
 
 
-def test_a_symlink_in_the_root_cannot_lead_a_write_outside(env, tmp_path, caplog):
+def test_a_symlink_in_the_root_cannot_lead_a_write_outside(cloudinit_env, tmp_path, caplog):
     victim = tmp_path / "victim"
     victim.mkdir()
-    (env[1].root / "etc").symlink_to(victim)
-    result = run(env, tmp_path, "#cloud-config\nwrite_files: [{path: /etc/passwd, content: pwned}]\n")
+    (cloudinit_env[1].root / "etc").symlink_to(victim)
+    result = run(cloudinit_env, tmp_path, "#cloud-config\nwrite_files: [{path: /etc/passwd, content: pwned}]\n")
     assert result.errors == 1 and "outside the root filesystem" in caplog.text
     assert list(victim.iterdir()) == []
 
 
-def test_runcmd_of_the_wrong_shape_is_one_error_each(env, tmp_path, caplog):
-    result = run(env, tmp_path, '#cloud-config\nruncmd:\n  - {a: 1}\n  - []\n  - "touch /ok\\0x"\n'
+def test_runcmd_of_the_wrong_shape_is_one_error_each(cloudinit_env, tmp_path, caplog):
+    result = run(cloudinit_env, tmp_path, '#cloud-config\nruncmd:\n  - {a: 1}\n  - []\n  - "touch /ok\\0x"\n'
                                 "  - [touch, /dev/null]\n")
     assert result.errors == 3 and "runcmd[0]" in caplog.text and "runcmd[2]" in caplog.text
     assert "Traceback" not in caplog.text

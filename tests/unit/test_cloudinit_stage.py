@@ -11,20 +11,9 @@ from email.mime.text import MIMEText
 
 import pytest
 
-from rancheros.cloudinit import apply, stage
+from rancheros.cloudinit import stage
 from rancheros.cloudinit.datasources import read_ec2
 from rancheros.config import load
-from rancheros.config.paths import ConfigPaths
-
-
-@pytest.fixture
-def env(tmp_path):
-    root = tmp_path / "root"
-    root.mkdir()
-    paths = ConfigPaths(config_dir=tmp_path / "conf", image_config=tmp_path / "none.yml",
-                        cmdline=tmp_path / "cmdline")
-    paths.cmdline.write_text("console=ttyS0\n")
-    return paths, apply.Target(root=root, state_dir=tmp_path / "state")
 
 
 def doc_with(sources):
@@ -53,8 +42,8 @@ def http_files():
     server.shutdown()
 
 
-def test_configdrive_layer_files_and_keys(env, tmp_path):
-    paths, target = env
+def test_configdrive_layer_files_and_keys(cloudinit_env, tmp_path):
+    paths, target = cloudinit_env
     drive = tmp_path / "drive" / "openstack" / "latest"
     drive.mkdir(parents=True)
     (drive / "user_data").write_text(
@@ -72,8 +61,8 @@ def test_configdrive_layer_files_and_keys(env, tmp_path):
     assert oct(result.layer.stat().st_mode & 0o777) == "0o600"
 
 
-def test_nocloud_script_runs_once_per_instance(env, tmp_path):
-    paths, target = env
+def test_nocloud_script_runs_once_per_instance(cloudinit_env, tmp_path):
+    paths, target = cloudinit_env
     seed = tmp_path / "seed"
     seed.mkdir()
     marker = tmp_path / "ran"
@@ -84,8 +73,8 @@ def test_nocloud_script_runs_once_per_instance(env, tmp_path):
     assert marker.read_text() == "once\n"
 
 
-def test_bad_input_is_logged_and_rest_applied(env, tmp_path, caplog):
-    paths, target = env
+def test_bad_input_is_logged_and_rest_applied(cloudinit_env, tmp_path, caplog):
+    paths, target = cloudinit_env
     f = tmp_path / "ud"
     f.write_text("#cloud-config\nhostname: ok-host\nrancher:\n  docker:\n    tls: notabool\n"
                  "write_files:\n  - path: /a\n    content: x\n    encoding: rot13\n  - path: /b\n    content: y\n"
@@ -98,16 +87,16 @@ def test_bad_input_is_logged_and_rest_applied(env, tmp_path, caplog):
     assert "rancher.docker.tls" in caplog.text and "rot13" in caplog.text and "exit status 4" in caplog.text
 
 
-def test_cmdline_base64(env):
-    paths, target = env
+def test_cmdline_base64(cloudinit_env):
+    paths, target = cloudinit_env
     ud = base64.b64encode(b"#cloud-config\nhostname: from-cmdline\n").decode()
     stage.run_stage(paths, doc_with(["cmdline"]), network=False,
                     cmdline=f"quiet rancher.cloud_init.user_data={ud}", target=target)
     assert load(paths)["hostname"] == "from-cmdline"
 
 
-def test_url_gzipped_mime_on_network_stage_only(env, http_files, tmp_path):
-    paths, target = env
+def test_url_gzipped_mime_on_network_stage_only(cloudinit_env, http_files, tmp_path):
+    paths, target = cloudinit_env
     files, base = http_files
     msg = MIMEMultipart()
     msg.attach(MIMEText("#cloud-config\nhostname: from-url\n", "cloud-config"))
@@ -135,8 +124,8 @@ def test_ec2_layout(http_files):
     assert found.userdata.startswith(b"#cloud-config")
 
 
-def test_unreachable_datasource_is_one_line(env, caplog, monkeypatch):
-    paths, target = env
+def test_unreachable_datasource_is_one_line(cloudinit_env, caplog, monkeypatch):
+    paths, target = cloudinit_env
     monkeypatch.setattr("rancheros.cloudinit.fetch.time.sleep", lambda s: None)
     caplog.set_level(logging.INFO, logger="rancheros")
     result = stage.run_stage(paths, doc_with(["url:http://127.0.0.1:9/nothing", "bogus"]), network=True,
