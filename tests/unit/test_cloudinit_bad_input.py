@@ -9,6 +9,7 @@ from email.mime.multipart import MIMEMultipart
 from email.mime.text import MIMEText
 
 import pytest
+from cloudinit_fixtures import cloudinit_env  # noqa: F401 (a fixture)
 
 from rancheros.cloudinit import apply, stage, userdata
 

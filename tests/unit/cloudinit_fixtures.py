@@ -1,4 +1,4 @@
-"""Fixtures shared by the unit tests of more than one module."""
+"""The cloud-init unit tests' shared fixture (a module of its own: a conftest.py here would shadow tests/integration's `conftest` import)."""
 
 import pytest
 
