@@ -8,6 +8,7 @@ import click
 
 from rancheros import config, log
 from rancheros.errors import RosError
+from rancheros.sysdocker.service import READY_ENV
 
 
 def save_host_keys(paths: config.ConfigPaths, entries: dict[str, str]) -> None:
@@ -35,4 +36,5 @@ def run(ctx: click.Context, root: Path, check_port: int | None) -> None:
     paths = ctx.find_root().obj
     doc = config.load(paths)
     save = lambda entries: save_host_keys(paths, entries)  # noqa: E731
-    ctx.exit(console_check(doc, root, save, check_port) if check_port else console_run(doc, root, save))
+    ctx.exit(console_check(doc, root, save, check_port) if check_port
+             else console_run(doc, root, save, os.environ.get(READY_ENV)))

@@ -171,12 +171,45 @@ def keep_a_way_in(root: Path, settings: SshSettings, timeout: float = 15) -> boo
     return False
 
 
-def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None]) -> int:
+def listening_on(config_text: str) -> tuple[str, int]:
+    """Where a local client reaches the sshd of this sshd_config (its ListenAddress and Port)."""
+    port, address = 22, "0.0.0.0"
+    for line in config_text.splitlines():
+        key, _, value = line.partition(" ")
+        if key == "Port" and value.strip().isdigit():
+            port = int(value)
+        elif key == "ListenAddress" and value.strip():
+            address = value.strip()
+    return reach_address(SshSettings(port=port, listen_address=address)), port
+
+
+def report_ready(root: Path, ready_file: str | None, timeout: float = 120) -> threading.Thread | None:
+    """Create the engine's ready file once sshd answers (the services that wait for the console start
+    then: on a small machine they would otherwise share the CPU with sshd's first start)."""
+    if not ready_file:
+        return None
+    host, port = listening_on((Path(root) / "etc/ssh/sshd_config").read_text())
+
+    def work() -> None:
+        if answers(host, port, timeout, every=0.2):
+            Path(ready_file).parent.mkdir(parents=True, exist_ok=True)
+            Path(ready_file).touch()
+            log.info("sshd answers on port %d", port)
+
+    thread = threading.Thread(target=work, name="ready", daemon=True)
+    thread.start()
+    return thread
+
+
+def console_run(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None],
+                ready_file: str | None = None) -> int:
     """The console service's whole job; returns when sshd exits (the restart policy brings it back)."""
     keep_a_way_in(root, prepare(doc, root, save_keys, generate=QUICK_KEY_TYPES))
     run_start_script(root)
     generate_late_keys(root, save_keys)
-    return Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd").run()
+    respawner = Respawner({"sshd": sshd_argv(), **getty_commands(root)}, primary="sshd")
+    report_ready(root, ready_file)
+    return respawner.run()
 
 
 def console_check(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None], port: int,

@@ -7,9 +7,11 @@ service is logged with its reason and never stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import functools
 import logging
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterator
@@ -38,6 +40,9 @@ log = logging.getLogger(__name__)
 # What happened to one service during `up`.
 UNCHANGED, STARTED, CREATED, RECREATED = "unchanged", "started", "created", "recreated"
 SKIPPED = "skipped"  # its io.rancher.os.condition is false: nothing to do, its dependants go on
+# A service that reports readiness and is not ready by then: its dependants start anyway (ordering,
+# never a hard requirement: a console that cannot start must not keep the user Docker down).
+READY_TIMEOUT = 120.0
 
 
 @dataclass
@@ -98,7 +103,8 @@ class Engine:
 
     def __init__(self, client: docker.DockerClient, doc: dict, reload: Callable[[], dict] | None = None,
                  catalog: dict[str, CatalogEntry] | None = None, workers: int = 4,
-                 oneshot_timeout: float = 600, pull: bool = True, say: Callable[[str], None] | None = None):
+                 oneshot_timeout: float = 600, pull: bool = True, say: Callable[[str], None] | None = None,
+                 ready_timeout: float = READY_TIMEOUT):
         self.client = client
         self.say = say or log.info  # pull progress: the boot log, or the operator's terminal
         self.api = client.api
@@ -107,6 +113,7 @@ class Engine:
         self.catalog = load_catalog(doc=doc) if catalog is None else catalog
         self.workers = workers
         self.oneshot_timeout = oneshot_timeout
+        self.ready_timeout = ready_timeout
         self.pull = pull
 
     # --- what the config wants ------------------------------------------
@@ -256,9 +263,15 @@ class Engine:
 
     def _start(self, svc: Service, cid: str) -> None:
         t0 = time.monotonic()
+        if svc.ready_file:
+            os.makedirs(os.path.dirname(svc.ready_file), exist_ok=True)
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(svc.ready_file)   # from its previous start: ready means ready since this one
         self.api.start(cid)
         if svc.detach:
             log.info("service %s: started", svc.name)
+            if svc.ready_file:
+                self._wait_ready(svc, cid)
             return
         try:
             status = self.api.wait(cid, timeout=self.oneshot_timeout)["StatusCode"]
@@ -270,6 +283,25 @@ class Engine:
             raise ServiceError(f"one-shot service {svc.name} exited with status {status}"
                                f"{': ' + tail if tail else ''}")
         log.info("service %s: ran to completion in %.2fs", svc.name, time.monotonic() - t0)
+
+    def _wait_ready(self, svc: Service, cid: str, poll: float = 0.1) -> None:
+        """Until the service creates its ready file, it exits, or READY_TIMEOUT; says so every 5 s."""
+        t0, note, check = time.monotonic(), 5.0, 2.0
+        while not os.path.exists(svc.ready_file):
+            waited = time.monotonic() - t0
+            if waited >= self.ready_timeout:
+                log.warning("service %s: not ready after %.0fs; starting what waits for it", svc.name, waited)
+                return
+            if waited >= check:
+                check += 2.0
+                if not self.api.inspect_container(cid)["State"]["Running"]:
+                    log.warning("service %s: exited before it was ready", svc.name)
+                    return
+            if waited >= note:
+                note += 5.0
+                log.info("service %s: not ready yet (%.0fs)", svc.name, waited)
+            time.sleep(poll)
+        log.info("service %s: ready in %.1fs", svc.name, time.monotonic() - t0)
 
     def ensure_image(self, image: str) -> None:
         """Have `image` locally: pull it from the configured registry if missing; ServiceError if that fails."""

@@ -26,6 +26,11 @@ LABEL_SERVICE = "io.rancher.os.service"  # set by the engine: which service a co
 LABEL_CONFIG = "io.rancher.os.config"  # config keys the service reads when it starts, comma-separated
 LABEL_CONFIG_HASH = "io.rancher.os.config-hash"  # set by the engine: hash of those keys' values
 LABEL_HASH = "io.rancher.os.hash"  # set by the engine: hash of the definition it was created from
+# "true": the service says when it is ready (it creates the file named by $ROS_READY_FILE); its
+# dependants start then, not when its container starts. The console is ready once sshd answers.
+LABEL_READY = "io.rancher.os.ready"
+READY_ENV = "ROS_READY_FILE"
+READY_DIR = "/run/rancheros/ready"  # on the shared /run: one file per service, gone at every boot
 
 NAMESPACE_MODES = ("pid", "ipc", "uts")
 RESTART_POLICIES = ("no", "always", "unless-stopped", "on-failure")
@@ -138,6 +143,13 @@ class Service:
     @property
     def reloadconfig(self) -> bool:
         return self.labels.get(LABEL_RELOAD, "false").lower() == "true"
+
+    @property
+    def ready_file(self) -> str | None:
+        """Where a service that reports readiness says it is ready; None: ready when started."""
+        if self.labels.get(LABEL_READY, "false").lower() != "true":
+            return None
+        return f"{READY_DIR}/{self.name}"
 
     @property
     def condition(self) -> str | None:
@@ -302,7 +314,8 @@ def create_args(svc: Service, extra_labels: dict[str, str] | None = None) -> Cre
         "name": svc.name,
         "command": svc.command,
         "entrypoint": svc.entrypoint,
-        "environment": svc.environment or None,
+        "environment": ({**svc.environment, READY_ENV: svc.ready_file} if svc.ready_file
+                        else svc.environment) or None,
         "labels": {**svc.labels, **(extra_labels or {})},
         "volumes": paths or None,
         "tty": svc.tty,

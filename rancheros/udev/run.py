@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
-import subprocess
 import time
 from pathlib import Path
+from typing import NoReturn
 
 from rancheros.command import run_logged
 
@@ -38,15 +37,21 @@ def coldplug(settle_timeout: int = 60) -> int:
     return failed
 
 
-def udev_run(udevd: str = UDEVD, control: Path = CONTROL, wait: float = 30.0) -> int:
-    """Run udevd, coldplug once it listens, then live as long as it does (SIGTERM is passed on)."""
-    proc = subprocess.Popen([udevd])
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(sig, lambda *_: proc.terminate())
-    deadline = time.monotonic() + wait
-    while not control.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.2)
-    if proc.poll() is None:
-        failed = coldplug()
-        log.info("coldplug done%s", f" ({failed} steps failed)" if failed else "")
-    return proc.wait()
+def udev_run(udevd: str = UDEVD, control: Path = CONTROL, wait: float = 30.0) -> NoReturn:
+    """Become udevd (no Python stays resident); a forked child coldplugs once it listens, then exits.
+
+    udevd reaps the child (it reaps every child, known or not) and gets SIGTERM straight from Docker.
+    """
+    if os.fork() == 0:
+        try:
+            deadline = time.monotonic() + wait
+            while not control.exists() and time.monotonic() < deadline:
+                time.sleep(0.2)
+            if control.exists():
+                failed = coldplug()
+                log.info("coldplug done%s", f" ({failed} steps failed)" if failed else "")
+            else:
+                log.error("udevd did not listen on %s within %.0fs: no coldplug", control, wait)
+        finally:
+            os._exit(0)
+    os.execv(udevd, [udevd])

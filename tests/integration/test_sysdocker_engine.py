@@ -337,6 +337,41 @@ def test_a_service_whose_condition_is_false_is_skipped_and_its_dependants_start(
     assert report.actions == {"cloud": CREATED} and info(system_docker, "cloud")["State"]["ExitCode"] == 0
 
 
+def test_dependants_of_a_service_that_reports_readiness_wait_until_it_is_ready(system_docker, busybox_image,
+                                                                                clean, tmp_path, caplog):
+    """The console's way of holding the other services until sshd answers: a ready file, bounded wait."""
+    from rancheros.sysdocker.service import READY_DIR
+
+    img, ready = busybox_image, {"io.rancher.os.ready": "true"}
+    services = {
+        "vols": svc(img, "true", volumes=[f"{tmp_path}:/data", f"{READY_DIR}:{READY_DIR}"],
+                    labels={"io.rancher.os.createonly": "true"}),
+        "slow": svc(img, f"sleep 1.5; {write_stamp('/data/ready')}; touch $ROS_READY_FILE; exec sleep 1000",
+                    volumes_from=["vols"], labels=ready),
+        "after-slow": svc(img, f"{write_stamp('/data/after')}; exec sleep 1000", volumes_from=["vols"],
+                          labels={"io.rancher.os.after": "slow"}),
+        "silent": svc(img, "exec sleep 1000", labels=ready),
+        "after-silent": svc(img, "exec sleep 1000", labels={"io.rancher.os.after": "silent"}),
+        "quits": svc(img, "exit 0", labels=ready),
+        "after-quits": svc(img, "exec sleep 1000", labels={"io.rancher.os.after": "quits"}),
+    }
+    caplog.set_level("INFO", logger="rancheros.sysdocker.engine")
+    t0 = time.monotonic()
+    report = engine(system_docker, services, ready_timeout=4).up()
+    assert report.ok, report
+    assert stamp(tmp_path, "after") >= stamp(tmp_path, "ready")          # held until ready, then started
+    assert "ROS_READY_FILE=/run/rancheros/ready/slow" in info(system_docker, "slow")["Config"]["Env"]
+    # One that never says so holds its dependants for the timeout, one that exits only until it is seen gone.
+    assert at(system_docker, "after-silent", "StartedAt") >= at(system_docker, "silent", "StartedAt") + 4
+    assert at(system_docker, "after-quits", "StartedAt") < at(system_docker, "quits", "StartedAt") + 4
+    assert time.monotonic() - t0 < 30
+    text = caplog.text
+    assert "service slow: ready in" in text
+    assert "service silent: not ready after 4s; starting what waits for it" in text
+    assert "service quits: exited before it was ready" in text
+    assert all(c.status == "running" for c in system_docker.containers.list() if c.name.startswith("after"))
+
+
 def _consoles(img: str) -> tuple[dict, dict]:
     """The default console as a service and a catalog console laid over it (only its name label differs)."""
     from rancheros.sysdocker.catalog import CatalogEntry

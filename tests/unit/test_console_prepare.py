@@ -198,3 +198,20 @@ def test_power_commands_replace_the_images_and_ros_keeps_an_existing_file(root):
     assert os.readlink(root / "usr/bin/system-docker") == run.FROZEN
     assert (root / "usr/bin/ros").read_text() == "a ros of the user's own"
     assert sorted(p.name for p in (root / "usr/sbin").iterdir()) == sorted(run.POWER_APPLETS)
+
+
+def test_readiness_is_reported_where_the_written_sshd_config_listens():
+    from rancheros.console.run import listening_on
+    assert listening_on("# x\nPort 2200\nListenAddress 0.0.0.0\n") == ("127.0.0.1", 2200)
+    assert listening_on("Port 22\nListenAddress 10.0.2.15\n") == ("10.0.2.15", 22)
+    assert listening_on("") == ("127.0.0.1", 22)
+
+
+def test_a_service_that_reports_readiness_is_told_where_and_others_are_not():
+    from rancheros.sysdocker.service import create_args, parse_service
+    ready = parse_service("console", {"image": "i", "environment": {"A": "1"},
+                                      "labels": {"io.rancher.os.ready": "true"}})
+    plain = parse_service("udev", {"image": "i", "labels": {"io.rancher.os.ready": "no"}})
+    assert ready.ready_file == "/run/rancheros/ready/console" and plain.ready_file is None
+    assert create_args(ready).container["environment"] == {"A": "1", "ROS_READY_FILE": "/run/rancheros/ready/console"}
+    assert "environment" not in create_args(plain).container
