@@ -15,17 +15,16 @@ from rosbuild import steps
 
 ENTRY = steps.ROOT / "rancheros" / "__main__.py"
 SPEC = Path(__file__).with_name("ros.spec")
-# unittest and sqlite3 stay: pyroute2 imports unittest.mock and (ndb.schema) sqlite3; the network service needs them
-EXCLUDES = ["tkinter", "_tkinter", "pydoc", "pydoc_data", "doctest", "lib2to3", "idlelib",
+EXCLUDES = ["tkinter", "_tkinter", "pydoc", "pydoc_data", "doctest", "lib2to3", "idlelib", "unittest", "sqlite3",
             "ensurepip", "venv", "distutils", "setuptools", "pip", "pytest", "_pytest", "hypothesis",
             "IPython", "test", "curses", "xmlrpc", "turtle", "turtledemo"]
-HIDDEN = ["yaml", "click", "docker", "psutil", "jsonschema", "cryptography", "pyroute2"]
+HIDDEN = ["yaml", "click", "docker", "psutil", "jsonschema", "cryptography"]
 # PID 1 starts before the kernel's random pool is ready: a random hash seed would make Python
 # abort (getrandom EAGAIN). Unbuffered output for the console.
 PYTHON_OPTIONS = ["hash_seed=0", "u"]
 # Each costs 10-30 ms of every start on the host: inspect's patches getsourcefile for archived
 # modules and pkgutil's lists the PYZ archive (there is none); multiprocessing's serves the
-# spawn start method, which nothing here uses (pyroute2 forks).
+# spawn start method, which nothing here uses.
 SKIP_RUNTIME_HOOKS = {"pyi_rth_inspect", "pyi_rth_pkgutil", "pyi_rth_multiprocessing"}
 
 

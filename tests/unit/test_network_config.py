@@ -153,3 +153,19 @@ def test_write_shared_replaces_whole_file(tmp_path):
 def test_mount_points_decode_mountinfo_escapes():
     info = "36 35 98:0 / /mnt/a\\040b rw - ext4 /dev/x rw\n37 35 98:0 /x /etc/resolv.conf rw - ext4 /dev/x rw\n"
     assert mount_points(info) == {"/mnt/a b", "/etc/resolv.conf"}
+
+
+def test_ip_output_is_read_from_busybox_and_iproute2_alike():
+    """Captured from busybox 1.35 (the images' `ip`) and iproute2 6.1 (a host's)."""
+    from rancheros.network.links import parse_addresses, parse_link_names
+    busybox_links = ("1: lo: <LOOPBACK> mtu 65536 qdisc noop qlen 1000\\    link/loopback 00:00:00:00:00:00\n"
+                     "2: d1@d0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1500 qdisc noqueue qlen 1000\\    link/ether\n"
+                     "3: eth0: <BROADCAST,MULTICAST,UP,LOWER_UP> mtu 1400 qdisc noqueue qlen 1000\\    link/ether\n")
+    iproute_links = "1: lo: <LOOPBACK,UP,LOWER_UP> mtu 65536 qdisc noqueue state UNKNOWN mode DEFAULT\\    link\n"
+    assert parse_link_names(busybox_links) == ["lo", "d1", "eth0"]
+    assert parse_link_names(iproute_links) == ["lo"]
+    addrs = ("3: d0    inet 10.5.0.2/24 scope global d0\\       valid_lft forever preferred_lft forever\n"
+             "3: d0    inet 10.5.0.9/24 brd 10.5.0.255 scope global secondary d0\\       valid_lft forever\n"
+             "3: d0    inet6 fe80::349f:acff:fe6c:96c9/64 scope link tentative \\       valid_lft forever\n")
+    assert parse_addresses(addrs) == ["10.5.0.2/24", "10.5.0.9/24", "fe80::349f:acff:fe6c:96c9/64"]
+    assert parse_addresses("") == []
