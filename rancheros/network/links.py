@@ -54,33 +54,36 @@ class Links:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def _ip(self, args: list[str], ifname: str, what: str) -> str:
+    def _run(self, args: list[str], subject: str, what: str) -> str:
         try:
             return run_checked(self._prefix + args, f"ip {' '.join(args)}", timeout=IP_TIMEOUT)
         except CommandError as e:
             reason = str(e).rsplit(": ", 1)[-1].removeprefix("ip: ").removeprefix("RTNETLINK answers: ")
-            raise NetworkError(f"{ifname}: cannot {what}: {reason}") from None
+            raise NetworkError(f"{subject}: cannot {what}: {reason}") from None
+
+    def _ip(self, args: list[str], ifname: str, what: str) -> str:
+        """One `ip` command on `ifname`; only when it fails are the links listed, to name a missing one."""
+        try:
+            return self._run(args, ifname, what)
+        except NetworkError:
+            names = self.names()
+            if ifname not in names:
+                raise NetworkError(f"{ifname}: no such network interface (have: {', '.join(names)})") from None
+            raise
 
     def names(self) -> list[str]:
         """Every link's name, in kernel index order."""
-        return parse_link_names(self._ip(["-o", "link", "show"], "links", "list the network interfaces"))
-
-    def _check(self, ifname: str) -> None:
-        names = self.names()
-        if ifname not in names:
-            raise NetworkError(f"{ifname}: no such network interface (have: {', '.join(names)})")
+        return parse_link_names(self._run(["-o", "link", "show"], "links", "list the network interfaces"))
 
     def up(self, ifname: str, mtu: int | None = None) -> None:
         """Bring the link up, setting its MTU first when one is asked for."""
-        self._check(ifname)
         if mtu:
             self._ip(["link", "set", "dev", ifname, "mtu", str(mtu)], ifname, f"set mtu {mtu}")
         self._ip(["link", "set", "dev", ifname, "up"], ifname, "bring the link up")
 
-    def addresses(self, ifname: str, family: int | None = None) -> list[str]:
-        """The link's addresses as CIDR strings (`family`: 4 or 6, or socket.AF_INET/AF_INET6)."""
-        self._check(ifname)
-        flag = {4: ["-4"], 2: ["-4"], 6: ["-6"], 10: ["-6"]}.get(family or 0, [])
+    def addresses(self, ifname: str, version: int | None = None) -> list[str]:
+        """The link's addresses as CIDR strings, of IP `version` 4 or 6 only when given."""
+        flag = [f"-{version}"] if version else []
         return parse_addresses(self._ip(flag + ["-o", "addr", "show", "dev", ifname], ifname, "list its addresses"))
 
     def add_address(self, ifname: str, cidr: str) -> None:
@@ -96,13 +99,12 @@ class Links:
 
     def flush_ipv4(self, ifname: str, keep: set[str] = frozenset()) -> None:
         """Remove the IPv4 addresses not in `keep` (a DHCP lease replaces the previous one)."""
-        for cidr in self.addresses(ifname, family=4):
+        for cidr in self.addresses(ifname, version=4):
             if cidr not in keep:
                 self.remove_address(ifname, cidr)
 
     def default_route(self, ifname: str, gateway: str) -> None:
         """Point the default route of the gateway's family at `gateway` through this link."""
-        self._check(ifname)
         family = "-4" if ipaddress.ip_address(gateway).version == 4 else "-6"
         self._ip([family, "route", "replace", "default", "via", gateway, "dev", ifname], ifname,
                  f"set default route via {gateway}")
