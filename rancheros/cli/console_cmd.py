@@ -38,3 +38,14 @@ def run(ctx: click.Context, root: Path, check_port: int | None) -> None:
     save = lambda entries: save_host_keys(paths, entries)  # noqa: E731
     ctx.exit(console_check(doc, root, save, check_port) if check_port
              else console_run(doc, root, save, os.environ.get(READY_ENV)))
+
+
+@click.command("reload-ssh", hidden=True)
+@click.option("--root", default="/", type=click.Path(path_type=Path), help="Root of /etc, /home (tests).")
+@click.pass_context
+def reload_ssh(ctx: click.Context, root: Path) -> None:
+    """Give the running sshd the config's SSH settings and keys; sessions stay (run inside the console)."""
+    from rancheros.console.reload import reload_ssh as reload
+
+    paths = ctx.find_root().obj
+    click.echo(reload(config.load(paths), root, lambda entries: save_host_keys(paths, entries)))

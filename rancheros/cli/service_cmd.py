@@ -240,6 +240,7 @@ def console() -> None:
 
 
 console.add_command(console_cmd.run, "run")  # what the console containers run
+console.add_command(console_cmd.reload_ssh, "reload-ssh")  # what `ros config set` runs in the console
 
 
 def _set_console(ctx: click.Context, name: str) -> None:

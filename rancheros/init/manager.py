@@ -55,6 +55,8 @@ def run() -> int:
     stop = threading.Event()
     install_stop_handler(stop)
     paths = ConfigPaths.from_env()
+    from rancheros.live import trial
+    trial.revert_at_boot(paths)   # a `--try` nobody confirmed before this boot
 
     def reload() -> dict:
         return config.load(paths)

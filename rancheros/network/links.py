@@ -108,3 +108,12 @@ class Links:
         family = "-4" if ipaddress.ip_address(gateway).version == 4 else "-6"
         self._ip([family, "route", "replace", "default", "via", gateway, "dev", ifname], ifname,
                  f"set default route via {gateway}")
+
+    def remove_default_route(self, ifname: str, gateway: str) -> None:
+        """Remove the default route via `gateway` on this link; one already gone is no error."""
+        family = "-4" if ipaddress.ip_address(gateway).version == 4 else "-6"
+        routes = self._ip([family, "route", "show", "dev", ifname], ifname, "list its routes")
+        if not any(line.split()[:3] == ["default", "via", gateway] for line in routes.splitlines()):
+            return
+        self._ip([family, "route", "del", "default", "via", gateway, "dev", ifname], ifname,
+                 f"remove the default route via {gateway}")

@@ -146,7 +146,7 @@ class Engine:
                 raise ServiceError(f"no such service: {', '.join(unknown)} "
                                    f"(enabled: {', '.join(sorted(services)) or 'none'})")
         else:
-            report.removed = self._remove_disabled(set(services) | set(errors))
+            report.removed = self.remove_disabled(set(services) | set(errors))
             if not persist.enabled(self.doc):
                 report.removed += persist.drop_all(self.api)
         graph = self.graph_of(services)
@@ -339,7 +339,22 @@ class Engine:
         return [c for c in self.api.containers(all=True, filters={"label": LABEL_SERVICE})
                 if f"/{c['Labels'].get(LABEL_SERVICE)}" in c.get("Names", [])]
 
-    def _remove_disabled(self, enabled: set[str]) -> list[str]:
+    def hashes(self) -> dict[str, str]:
+        """Each enabled service's definition hash under this config (what its container's label must say)."""
+        services, _, _ = self.definitions()
+        return {name: svc.definition_hash() for name, svc in services.items()}
+
+    @_as_docker_error
+    def remove(self, name: str) -> bool:
+        """Remove service `name`'s container (its volumes stay); False when it has none."""
+        existing = self._inspect(name)
+        if existing is None or (existing["Config"].get("Labels") or {}).get(LABEL_SERVICE) != name:
+            return False
+        log.info("service %s: no longer enabled, removing", name)
+        self.api.remove_container(existing["Id"], force=True)
+        return True
+
+    def remove_disabled(self, enabled: set[str]) -> list[str]:
         removed = []
         for c in self._managed():
             name = c["Labels"].get(LABEL_SERVICE)
