@@ -126,7 +126,7 @@ def apply_change(client, old: dict, new: dict, engine_factory: Callable[[dict], 
     from rancheros.sysdocker.engine import Engine
 
     outcome = Outcome()
-    p = plan(old, new)
+    p = plan(old, new, links=sorted(os.listdir("/sys/class/net")) if os.path.isdir("/sys/class/net") else [])
     make = engine_factory or (lambda doc: Engine(client, doc))
     touched: set[str] = set()
     try:

@@ -28,18 +28,24 @@ def hostname_of(doc: dict) -> str | None:
     return get(doc, "hostname") or get(doc, "rancher.hostname")
 
 
-def _dhcp_of(doc: dict) -> dict[str, bool]:
-    interfaces = get(doc, "rancher.network.interfaces") or {}
-    if not isinstance(interfaces, dict):
-        return {}
-    return {str(k): bool(isinstance(v, dict) and v.get("dhcp")) for k, v in interfaces.items()}
+def dhcp_links(doc: dict, links: list[str]) -> set[str] | None:
+    """The links of `links` that run DHCP under `doc` (exact entries, globs and the eth*/en* default);
+    None when its rancher.network does not parse."""
+    from rancheros.errors import ConfigError
+    from rancheros.network.spec import config_for, parse_network
+
+    try:
+        interfaces = parse_network(get(doc, "rancher.network")).interfaces
+    except ConfigError:
+        return None
+    return {n for n in links if (c := config_for(n, interfaces)) is not None and c.dhcp}
 
 
 SSH_KEYS = ("rancher.ssh", "ssh_authorized_keys", "rancher.password")
 
 
-def plan(old: dict, new: dict) -> Plan:
-    """What changed between two effective configs, as the live apply needs to know it."""
+def plan(old: dict, new: dict, links: list[str] = ()) -> Plan:
+    """What changed between two effective configs on a machine with network interfaces `links`."""
     def changed(key: str) -> bool:
         return get(old, key) != get(new, key)
 
@@ -48,6 +54,6 @@ def plan(old: dict, new: dict) -> Plan:
         hostname=str(host) if host and host != hostname_of(old) else None,
         dns=changed("rancher.network.dns"),
         interfaces=changed("rancher.network.interfaces"),
-        dhcp=_dhcp_of(old) != _dhcp_of(new),
+        dhcp=changed("rancher.network.interfaces") and dhcp_links(old, links) != dhcp_links(new, links),
         ssh=any(changed(k) for k in SSH_KEYS),
     )

@@ -37,11 +37,13 @@ def test_plan_names_only_what_changed():
     assert plan(BASE, changed(hostname="b")) == Plan(hostname="b")
     assert plan(BASE, changed(**{"rancher.ssh.port": 2200})) == Plan(ssh=True)
     assert plan(BASE, changed(ssh_authorized_keys=["ssh-ed25519 AAAA x"])).ssh
-    p = plan(BASE, changed(**{"rancher.network.interfaces.eth0": {"dhcp": True, "addresses": ["10.0.2.100/24"]}}))
-    assert p.interfaces and p.dhcp and p.network   # eth0 gets an entry of its own: its DHCP is decided anew
-    p = plan(changed(**{"rancher.network.interfaces.eth0": {"dhcp": True}}),
-             changed(**{"rancher.network.interfaces.eth0": {"dhcp": True, "addresses": ["10.0.2.100/24"]}}))
-    assert p.interfaces and not p.dhcp
+    links = ["lo", "eth0", "eth1"]
+    second = changed(**{"rancher.network.interfaces.eth0": {"dhcp": True, "addresses": ["10.0.2.100/24"]}})
+    p = plan(BASE, second, links)
+    assert p.interfaces and p.network and not p.dhcp   # eth0's own entry keeps DHCP on: no restart
+    p = plan(BASE, changed(**{"rancher.network.interfaces.eth1": {"address": "10.9.0.1/24"}}), links)
+    assert p.interfaces and p.dhcp                   # eth1 leaves the eth* glob: its DHCP stops
+    assert not plan(BASE, changed(**{"rancher.network.interfaces.eth5": {"dhcp": False}}), links).dhcp
 
 
 def test_services_redefined_and_removed():
