@@ -40,7 +40,7 @@ class Machine:
 
     artifacts: object
     workdir: Path
-    guest_ports: tuple[int, ...] = (8080, 2376)
+    guest_ports: tuple[int, ...] = (8080, 2376, 2200)   # 2200: the SSH port of the live-ops trial
     memory: int = 2048
     key_on_cmdline: bool = True   # False: the test's datasource must deliver the key
     boot_timeout: float = BOOT
