@@ -1,8 +1,9 @@
 # A Vagrant guest plugin for RancherOS-Py, shipped inside the box (the box's Vagrantfile loads it).
 #
 # Everything goes through `ros`: the hostname and the private networks become config
-# (`ros config set`), applied at once by restarting the network service; keys are the config's
-# ssh_authorized_keys (persistent) and ~/.ssh/authorized_keys (this session); halt is `ros os shutdown`.
+# (`ros config set`, which applies a change at once; the networks are written with --no-apply and
+# applied together by one restart of the network service); keys are the config's ssh_authorized_keys
+# (persistent) and ~/.ssh/authorized_keys (this session); halt is `ros os shutdown`.
 require "ipaddr"
 require "json"
 require "shellwords"
@@ -28,15 +29,14 @@ module VagrantPlugins
         out
       end
 
-      def self.config_set_json(machine, key, value)
-        ros(machine, "config set --json #{key} #{Shellwords.escape(JSON.generate(value))}")
+      def self.config_set_json(machine, key, value, apply: true)
+        ros(machine, "config set #{apply ? '' : '--no-apply '}--json #{key} #{Shellwords.escape(JSON.generate(value))}")
       end
 
       def self.change_host_name(machine, name)
         current = ros_out(machine, "config get hostname").strip
         return if current == name
-        config_set_json(machine, "hostname", name)
-        ros(machine, "service restart network")
+        config_set_json(machine, "hostname", name)   # applied at once by the network service
       end
 
       # Vagrant's interface index N is ethN: eth0 is the provider's management/NAT network.
@@ -49,7 +49,7 @@ module VagrantPlugins
                    prefix = IPAddr.new(n[:netmask] || "255.255.255.0").to_i.to_s(2).count("1")
                    { "dhcp" => false, "address" => "#{n[:ip]}/#{prefix}" }
                  end
-          config_set_json(machine, "rancher.network.interfaces.#{iface}", spec)
+          config_set_json(machine, "rancher.network.interfaces.#{iface}", spec, apply: false)
         end
         ros(machine, "service restart network")
       end
