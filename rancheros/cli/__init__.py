@@ -30,6 +30,7 @@ SUBCOMMANDS: dict[str, str] = {
     "console-run": "rancheros.cli.console_cmd:run",
     "syslog": "rancheros.cli.syslog_cmd:syslog",
     "udev": "rancheros.cli.udev_cmd:udev",
+    "boot": "rancheros.cli.boot_cmd:boot",
 }
 
 

@@ -65,7 +65,7 @@ def boot_pid1(console_path: str | None = None) -> NoReturn:
     os.environ.update(PATH="/sbin:/usr/sbin:/bin:/usr/bin", HOME="/")
     os.umask(0o022)
     failures = mounts.early()
-    boot_log.setup(open_console(console_path))
+    boot_log.setup(open_console(console_path), trace=boot_log.TRACE_FILE)
     log.info("init started")
     for f in failures:
         log.warning("%s", f)
