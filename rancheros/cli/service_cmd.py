@@ -194,6 +194,36 @@ def ps(ctx: click.Context, show_all: bool) -> None:
             click.echo(f"{s.name:24}{s.state:10}{s.image:40}{s.status}")
 
 
+@service.command()
+@click.argument("name", required=False)
+@click.option("-n", "--lines", default=5, show_default=True, help="Log lines to show (with NAME).")
+@click.option("--json", "as_json", is_flag=True, help="As JSON (a list without NAME).")
+@click.pass_context
+def status(ctx: click.Context, name: str | None, lines: int, as_json: bool) -> None:
+    """State, restarts since boot, last exit and Docker's restart backoff of NAME (with its last log lines),
+    or of every service."""
+    import dataclasses
+    import json
+
+    import psutil
+
+    from rancheros.sysdocker import status as service_status
+
+    doc = load(_paths(ctx))
+    api = _client(doc).api
+    names = [name] if name else [s.name for s in _engine(ctx).ps()]
+    found = [service_status.status(api, n, since=psutil.boot_time(), log_lines=lines if name else 0) for n in names]
+    if as_json:
+        rows = [dataclasses.asdict(s) for s in found]
+        click.echo(json.dumps(rows[0] if name else rows, indent=1))
+    elif name:
+        click.echo(service_status.format_status(found[0]))
+    else:
+        click.echo(f"{'NAME':20}{'STATE':12}{'RESTARTS':10}{'LAST EXIT':22}BACKOFF")
+        for s in found:
+            click.echo(service_status.summary_line(s))
+
+
 # --- ros addon ----------------------------------------------------------------
 @click.group()
 def addon() -> None:

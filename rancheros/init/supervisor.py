@@ -104,6 +104,8 @@ class Supervisor:
             self.local_stage(self.doc)
             self.doc = self.reload()
         self.engine = Engine(client, self.doc, reload=self.reload)
+        from rancheros.sysdocker import watch
+        watch.start(client.api, self.stop)   # essential services' restarts on the console; ends with this dockerd
         report = self.engine.up()
         self.doc = self.engine.doc
         from rancheros.console.switch import fall_back_at_boot

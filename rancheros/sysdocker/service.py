@@ -30,6 +30,9 @@ LABEL_HASH = "io.rancher.os.hash"  # set by the engine: hash of the definition i
 # dependants start then, not when its container starts. The console is ready once sshd answers.
 LABEL_READY = "io.rancher.os.ready"
 READY_ENV = "ROS_READY_FILE"
+# "true": the way in or the users' workloads depend on it (console, network, user Docker): each exit that
+# Docker restarts is one console line from the boot manager.
+LABEL_ESSENTIAL = "io.rancher.os.essential"
 READY_DIR = "/run/rancheros/ready"  # on the shared /run: one file per service, gone at every boot
 
 NAMESPACE_MODES = ("pid", "ipc", "uts")
