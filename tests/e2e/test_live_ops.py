@@ -89,3 +89,42 @@ def test_an_ssh_port_on_trial_reverts_unless_confirmed(machine):
     # back to 22 for the other tests, over the new port's own session
     assert "ssh: sshd reloaded: port 22" in new.out("sudo ros config set rancher.ssh.port 22")
     assert answers(old)
+
+
+def test_a_service_that_exits_at_once_backs_off_visibly(machine):
+    ssh = machine.ssh
+    image = ssh.out("sudo ros config get rancher.services.network.image")
+    mark = len(machine.vm.serial_text())
+    crasher = (f"rancher:\n  services:\n    crasher:\n      image: {image}\n"
+               "      command: [sh, -c, 'echo crashing; exit 3']\n      restart: always\n"
+               "      labels: {io.rancher.os.essential: 'true'}\n")
+    assert "service crasher: created" in ssh.out("sudo ros config merge", stdin=crasher.encode())
+    time.sleep(10)
+    s = json.loads(ssh.out("sudo ros service status crasher --json"))
+    assert s["exit_code"] == 3 and s["restarts"] >= 4 and s["logs"][-1] == "crashing", s
+    assert len(s["delays"]) >= 4 and all(b > a for a, b in zip(s["delays"], s["delays"][1:])), s["delays"]
+    print(f"crasher: {s['restarts']} restarts, Docker's waits {s['delays']}")
+    text = ssh.out("sudo ros service status crasher")
+    assert "last exit:  status 3" in text and "backoff:" in text
+    assert re.search(r"crasher +restarting +\d+ +status 3", ssh.out("sudo ros service status")), "the summary row"
+    # labelled essential: each restart is one console line, with Docker's rising wait
+    said = re.findall(r"service crasher exited with status 3; Docker restarts it in ([\d.]+)s",
+                      machine.vm.serial_text()[mark:])
+    assert [float(w) for w in said[:3]] == [0.1, 0.2, 0.4], said
+    assert "service crasher: removed" in ssh.out("sudo ros config unset rancher.services.crasher")
+
+
+def test_boot_trace_holds_every_milestone_of_the_console(machine):
+    from rancheros import boottrace
+
+    doc = json.loads(machine.ssh.out("ros boot trace --json"))
+    serial = machine.vm.serial_text()
+    this_boot = serial[serial.rfind("rancheros: init started") - 12:]
+    shown = boottrace.parse_serial(this_boot)
+    traced = {(m["t"], m["message"]) for m in doc["milestones"]}
+    missing = [f"[{m.t:.2f}] {m.message}" for m in shown if (m.t, m.message) not in traced]
+    assert len(shown) > 15 and not missing, missing
+    steps = [m["step"] for m in doc["milestones"]]
+    for step in ("init started", "system-docker ready", "services up"):
+        assert step in steps, steps
+    assert doc["boot_id"] == machine.ssh.out("cat /proc/sys/kernel/random/boot_id")
