@@ -102,3 +102,33 @@ def busybox_image(system_docker) -> str:
                                              changes=["ENV PATH=/bin", 'CMD ["/bin/sh"]'])
     system_docker.images.get(BUSYBOX_TAG)
     return BUSYBOX_TAG
+
+
+@pytest.fixture
+def clean(system_docker):
+    """Each test starts and ends with no containers in system Docker."""
+    def wipe():
+        for c in system_docker.containers.list(all=True):
+            c.remove(force=True)
+    wipe()
+    yield
+    wipe()
+
+
+@pytest.fixture
+def ros_config(system_docker_config, tmp_path, monkeypatch):
+    """Write a local config layer; `ros` then reads it (and no image layer, a quiet command line) and
+    drives the session's system dockerd (SYSTEM_DOCKER_HOST). Returns the config dir."""
+    import yaml
+
+    def write(local: dict):
+        conf = tmp_path / "conf"
+        conf.mkdir(exist_ok=True)
+        (tmp_path / "cmdline").write_text("quiet\n")
+        (conf / "cloud-config.yml").write_text(yaml.safe_dump(local))
+        monkeypatch.setenv("ROS_CONFIG_DIR", str(conf))
+        monkeypatch.setenv("ROS_CMDLINE", str(tmp_path / "cmdline"))
+        monkeypatch.setenv("ROS_IMAGE_CONFIG", str(tmp_path / "no-image-config.yml"))
+        monkeypatch.setenv("SYSTEM_DOCKER_HOST", f"unix://{system_docker_config.socket}")
+        return conf
+    return write

@@ -6,7 +6,6 @@ import threading
 import time
 
 import pytest
-import yaml
 
 from rancheros.cli import main as ros
 from rancheros.live import trial
@@ -15,20 +14,12 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def live_env(system_docker, system_docker_config, busybox_image, tmp_path, monkeypatch):
+def live_env(system_docker, busybox_image, ros_config):
     """A config dir with two busybox services running, and SYSTEM_DOCKER_HOST on the test daemon."""
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (tmp_path / "cmdline").write_text("quiet\n")
-    local = {"rancher": {"services": {
+    conf = ros_config({"rancher": {"services": {
         name: {"image": busybox_image, "command": ["sh", "-c", f"echo {name}-v1; exec sleep 1000"],
                "network_mode": "none", "restart": "unless-stopped", "labels": {"io.rancher.os.scope": "system"}}
-        for name in ("alpha", "beta")}}}
-    (conf / "cloud-config.yml").write_text(yaml.safe_dump(local))
-    monkeypatch.setenv("ROS_CONFIG_DIR", str(conf))
-    monkeypatch.setenv("ROS_CMDLINE", str(tmp_path / "cmdline"))
-    monkeypatch.setenv("ROS_IMAGE_CONFIG", str(tmp_path / "no-image-config.yml"))
-    monkeypatch.setenv("SYSTEM_DOCKER_HOST", f"unix://{system_docker_config.socket}")
+        for name in ("alpha", "beta")}}})
     assert ros(["service", "up", "alpha", "beta"]) == 0
     yield conf
     for name in ("alpha", "beta"):

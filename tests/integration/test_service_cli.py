@@ -14,22 +14,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def ros_env(system_docker, system_docker_config, busybox_image, tmp_path, monkeypatch):
+def ros_env(system_docker, busybox_image, ros_config):
     """A config dir whose local layer adds busybox services, and SYSTEM_DOCKER_HOST on the test daemon."""
-    conf = tmp_path / "conf"
-    conf.mkdir()
-    (tmp_path / "cmdline").write_text("quiet\n")
-    local = {"rancher": {"services": {
+    conf = ros_config({"rancher": {"services": {
         "hello": {"image": busybox_image, "command": ["sh", "-c", "echo hello-cli; exec sleep 1000"],
                   "network_mode": "none", "labels": {"io.rancher.os.scope": "system"}},
         "later": {"image": busybox_image, "command": ["sleep", "1000"], "network_mode": "none",
                   "labels": {"io.rancher.os.after": "hello"}},
-    }}}
-    (conf / "cloud-config.yml").write_text(yaml.safe_dump(local))
-    monkeypatch.setenv("ROS_CONFIG_DIR", str(conf))
-    monkeypatch.setenv("ROS_CMDLINE", str(tmp_path / "cmdline"))
-    monkeypatch.setenv("ROS_IMAGE_CONFIG", str(tmp_path / "no-image-config.yml"))
-    monkeypatch.setenv("SYSTEM_DOCKER_HOST", f"unix://{system_docker_config.socket}")
+    }}})
     yield conf
     for name in ("hello", "later"):
         try:

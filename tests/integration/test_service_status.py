@@ -22,16 +22,6 @@ def crasher(image: str, essential: bool = False, script: str = "echo boom-$RANDO
             "labels": labels}
 
 
-@pytest.fixture
-def clean(system_docker):
-    def wipe():
-        for c in system_docker.containers.list(all=True):
-            c.remove(force=True)
-    wipe()
-    yield
-    wipe()
-
-
 def up(client, services: dict) -> Engine:
     engine = Engine(client, {"rancher": {"services": services}}, catalog={})
     report = engine.up()

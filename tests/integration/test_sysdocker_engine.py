@@ -15,7 +15,6 @@ from rancheros.sysdocker.engine import CREATED, RECREATED, STARTED, UNCHANGED, E
 pytestmark = pytest.mark.integration
 
 
-
 def write_stamp(path: str) -> str:
     """Shell that writes the host-wide uptime clock (10 ms resolution, same in every container) to path."""
     return f"read -r t _ < /proc/uptime; echo $t > {path}"
@@ -34,17 +33,6 @@ def doc_of(services: dict, **rancher) -> dict:
 
 def engine(client, services: dict, **kw) -> Engine:
     return Engine(client, doc_of(services), catalog={}, workers=4, **kw)
-
-
-@pytest.fixture
-def clean(system_docker):
-    """Each test starts and ends with no containers in system Docker."""
-    def wipe():
-        for c in system_docker.containers.list(all=True):
-            c.remove(force=True)
-    wipe()
-    yield
-    wipe()
 
 
 def info(client, name: str) -> dict:
