@@ -14,19 +14,14 @@ pytestmark = pytest.mark.integration
 
 
 @pytest.fixture
-def live_env(system_docker, busybox_image, ros_config):
+def live_env(system_docker, busybox_image, ros_config, clean):
     """A config dir with two busybox services running, and SYSTEM_DOCKER_HOST on the test daemon."""
     conf = ros_config({"rancher": {"services": {
         name: {"image": busybox_image, "command": ["sh", "-c", f"echo {name}-v1; exec sleep 1000"],
                "network_mode": "none", "restart": "unless-stopped", "labels": {"io.rancher.os.scope": "system"}}
         for name in ("alpha", "beta")}}})
     assert ros(["service", "up", "alpha", "beta"]) == 0
-    yield conf
-    for name in ("alpha", "beta"):
-        try:
-            system_docker.api.remove_container(name, force=True)
-        except Exception:
-            pass
+    return conf
 
 
 def cmd_of(client, name: str) -> str:
