@@ -13,26 +13,28 @@ from rancheros.sysdocker.service import LABEL_ESSENTIAL, LABEL_SERVICE
 from rancheros.sysdocker.status import delay_after, epoch, next_delay, signal_of
 
 log = logging.getLogger(__name__)
+ON_PURPOSE = 30.0  # seconds: a die this soon after Docker was asked to signal the container was asked for
 
 
-def exit_line(name: str, info: dict, previous_delay: float | None) -> tuple[str | None, float | None]:
-    """(the console line for this exit or None, the delay Docker now waits) from `inspect` right at the die.
+def exit_line(name: str, info: dict, code: int | None, previous_delay: float | None) -> tuple[str | None, float | None]:
+    """(the console line for an exit with status `code` or None, the wait Docker puts before the restart),
+    from `inspect` soon after the die.
 
-    Docker marks the container restarting, and counts the restart, before it reports the die. Not
-    restarting means stopped on purpose (`ros service stop`, shutdown), unless an on-failure limit ran out.
+    Docker marks the container restarting, and counts the restart, before it reports the die; after a
+    short wait it runs again (inspect may come that late). Neither means stopped on purpose (`ros service
+    stop`, shutdown), unless an on-failure limit ran out.
     """
     state = info["State"]
-    code = state.get("ExitCode")
     how = f"was killed by {signal_of(code)}" if signal_of(code) else f"exited with status {code}"
     count = int(info.get("RestartCount") or 0)
     policy = (info.get("HostConfig") or {}).get("RestartPolicy") or {}
-    if not state.get("Restarting"):
+    if not state.get("Restarting") and not state.get("Running"):
         limit = policy.get("MaximumRetryCount") or 0
         if policy.get("Name") == "on-failure" and limit and count >= limit and code:
             return f"service {name} {how}; Docker gives up after {count} restarts", None
         return None, None
     started, finished = epoch(state.get("StartedAt", "")), epoch(state.get("FinishedAt", ""))
-    ran_for = (finished - started) if started and finished else 0.0
+    ran_for = (finished - started) if started and finished and finished > started else 0.0
     delay = next_delay(previous_delay, ran_for) if previous_delay is not None else (
         delay_after(count) if ran_for < 10 else next_delay(None, ran_for))
     return f"service {name} {how}; Docker restarts it in {delay:g}s (restart {count} since boot)", delay
@@ -41,8 +43,9 @@ def exit_line(name: str, info: dict, previous_delay: float | None) -> tuple[str 
 def watch_exits(api, stop: threading.Event, say: Callable[[str], None] = log.warning) -> None:
     """Until `stop` or the daemon goes away: one line per exit of an essential service that will restart."""
     delays: dict[str, float | None] = {}
+    killed: dict[str, float] = {}   # container -> when Docker was asked to signal it (stop, restart, kill)
     try:
-        events = api.events(decode=True, filters={"type": "container", "event": "die",
+        events = api.events(decode=True, filters={"type": "container", "event": ["kill", "die"],
                                                   "label": f"{LABEL_ESSENTIAL}=true"})
         threading.Thread(target=lambda: (stop.wait(), events.close()), name="service watch closer",
                          daemon=True).start()   # a stop ends the blocking read at once
@@ -50,12 +53,19 @@ def watch_exits(api, stop: threading.Event, say: Callable[[str], None] = log.war
             if stop.is_set():
                 return
             cid = ev.get("id") or (ev.get("Actor") or {}).get("ID", "")
+            if (ev.get("Action") or ev.get("status")) == "kill":
+                killed[cid] = float(ev.get("time") or 0)
+                continue
+            if float(ev.get("time") or 0) - killed.pop(cid, -ON_PURPOSE) < ON_PURPOSE:
+                continue   # `ros service stop/restart`, a recreate: asked for, not a crash
             try:
                 info = api.inspect_container(cid)
             except Exception:  # removed at once (a recreate): nothing to report
                 continue
             name = (info["Config"].get("Labels") or {}).get(LABEL_SERVICE) or info.get("Name", "?").lstrip("/")
-            line, delays[cid] = exit_line(name, info, delays.get(cid))
+            code = (ev.get("Actor") or {}).get("Attributes", {}).get("exitCode")
+            code = int(code) if str(code).lstrip("-").isdigit() else info["State"].get("ExitCode")
+            line, delays[cid] = exit_line(name, info, code, delays.get(cid))
             if line and not stop.is_set():
                 say(line)
     except Exception as e:  # the daemon went away: the supervisor restarts it, and a new watch with it

@@ -21,21 +21,26 @@ def test_signals_and_delays_from_events():
 
 
 def info(restarting: bool, code: int, count: int, started: str, finished: str, policy: str = "always",
-         limit: int = 0) -> dict:
-    return {"State": {"Restarting": restarting, "ExitCode": code, "StartedAt": started, "FinishedAt": finished},
+         limit: int = 0, running: bool = False) -> dict:
+    return {"State": {"Restarting": restarting, "Running": running, "ExitCode": code, "StartedAt": started,
+                      "FinishedAt": finished},
             "RestartCount": count, "HostConfig": {"RestartPolicy": {"Name": policy, "MaximumRetryCount": limit}}}
 
 
 def test_the_watchers_line_names_the_exit_and_the_next_wait():
     quick = ("2026-12-05T01:00:00.000000000Z", "2026-12-05T01:00:00.500000000Z")
-    line, delay = exit_line("network", info(True, 3, 3, *quick), None)
+    line, delay = exit_line("network", info(True, 3, 3, *quick), 3, None)
     assert line == "service network exited with status 3; Docker restarts it in 0.4s (restart 3 since boot)"
-    line, delay = exit_line("network", info(True, 3, 4, *quick), delay)
+    line, delay = exit_line("network", info(True, 3, 4, *quick), 3, delay)
     assert delay == 0.8 and "in 0.8s" in line
-    line, _ = exit_line("console", info(True, 137, 1, "2026-12-05T01:00:00Z", "2026-12-05T01:00:30Z"), 12.8)
+    line, _ = exit_line("console", info(True, 137, 1, "2026-12-05T01:00:00Z", "2026-12-05T01:00:30Z"), 137, 12.8)
     assert line == "service console was killed by SIGKILL; Docker restarts it in 0.1s (restart 1 since boot)"
-    assert exit_line("docker", info(False, 0, 0, *quick), None) == (None, None)   # stopped on purpose
-    line, _ = exit_line("docker", info(False, 1, 5, *quick, policy="on-failure", limit=5), 1.6)
+    # inspect came after the restart: running again, the exit code is the die event's
+    again = info(False, 0, 1, "2026-12-05T01:00:00.700000000Z", "2026-12-05T01:00:00.500000000Z", running=True)
+    assert exit_line("crasher", again, 3, None)[0] == \
+        "service crasher exited with status 3; Docker restarts it in 0.1s (restart 1 since boot)"
+    assert exit_line("docker", info(False, 0, 0, *quick), 0, None) == (None, None)   # stopped on purpose
+    line, _ = exit_line("docker", info(False, 1, 5, *quick, policy="on-failure", limit=5), 1, 1.6)
     assert line == "service docker exited with status 1; Docker gives up after 5 restarts"
 
 
