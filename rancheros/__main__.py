@@ -62,7 +62,7 @@ def _ros(argv: list[str]) -> int:
 
 
 def _system_docker(argv: list[str]) -> int:
-    from rancheros.sysdocker.cli import main as sd_main
+    from rancheros.sysdocker.applet import main as sd_main
     return sd_main(argv)
 
 

@@ -19,7 +19,7 @@ SUBCOMMANDS: dict[str, str] = {
     "service": "rancheros.cli.service_cmd:service",
     "s": "rancheros.cli.service_cmd:service",
     "addon": "rancheros.cli.service_cmd:addon",
-    "console": "rancheros.cli.service_cmd:console",
+    "console": "rancheros.cli.console_cmd:console",
     "os": "rancheros.cli.os_cmd:os_group",
     "install": "rancheros.cli.install_cmd:install",
     "env": "rancheros.cli.env_cmd:env",

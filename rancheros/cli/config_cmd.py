@@ -10,6 +10,7 @@ from typing import Any, Callable
 import click
 
 from rancheros import config as cfg
+from rancheros.cli.context import paths_of, system_docker
 from rancheros.config.aliases import normalize
 from rancheros.config.cmdline import parse_value
 from rancheros.config.layers import merge_layers, read_layer
@@ -18,12 +19,6 @@ from rancheros.config import yamlio
 from rancheros.config.schema import coerce_value
 from rancheros.config.store import LocalStore, ensure_dir, write_atomic
 from rancheros.errors import ConfigError, RosError
-
-
-def paths_of(ctx: click.Context) -> ConfigPaths:
-    """The ConfigPaths the root `ros` group put in ctx.obj (from the environment when run alone)."""
-    paths = ctx.find_root().obj
-    return paths if isinstance(paths, ConfigPaths) else ConfigPaths.from_env()
 
 
 def load_effective(paths: ConfigPaths) -> dict:
@@ -118,9 +113,7 @@ def runs_here(paths: ConfigPaths) -> bool:
 
 def _system_docker(doc: dict, try_seconds: int | None):
     """The running system Docker, or None (said on stderr) where there is none: the config is still written."""
-    from rancheros.live.apply import system_docker
-
-    client = system_docker(doc)
+    client = system_docker(doc, required=False)
     if client is None and try_seconds is not None:
         raise ConfigError("--try: no system Docker runs here, so nothing would apply or revert; "
                           "nothing was changed")
@@ -190,12 +183,11 @@ def merge(ctx: click.Context, source: str | None, no_apply: bool, try_seconds: i
 def confirm(ctx: click.Context) -> None:
     """Keep the change of a pending `--try`: it is not reverted."""
     from rancheros.live import trial
-    from rancheros.live.apply import system_docker
 
     paths = paths_of(ctx)
     kept = trial.confirm(paths)
     try:
-        client = system_docker(cfg.load(paths))
+        client = system_docker(cfg.load(paths), required=False)
         if client is not None:
             trial.remove_helper(client.api)
     except Exception as e:  # the trial file is gone: the helper finds nothing to revert and ends
@@ -211,7 +203,7 @@ def trial_wait(ctx: click.Context) -> None:
 
     from rancheros import log
     from rancheros.live import trial
-    from rancheros.live.apply import apply_change, system_docker
+    from rancheros.live.apply import apply_change
 
     log.setup(tag="config-trial", syslog=True)
     paths = paths_of(ctx)
@@ -223,7 +215,7 @@ def trial_wait(ctx: click.Context) -> None:
         return   # confirmed
     logger = logging.getLogger("rancheros.live")
     logger.warning("config trial %r was not confirmed in time: the previous config is back", reverted.command)
-    client = system_docker(cfg.load(paths))
+    client = system_docker(cfg.load(paths), required=False)
     if client is None:
         return
     outcome = apply_change(client, old, cfg.load(paths))

@@ -19,7 +19,7 @@ from rancheros.config.paths import ConfigPaths
 from rancheros.errors import RosError
 from rancheros.init import insmod, modules, mounts, osimage, recovery, root, state
 from rancheros.init import manager as boot_manager
-from rancheros.init.console import open_console
+from rancheros.init.console_stream import open_console
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.switch_root import ensure_layout, switch_root
 

@@ -118,7 +118,7 @@ def _ensure_log(console: str | None) -> None:
     if root.handlers:
         return
     from rancheros import log as boot_log
-    from rancheros.init.console import open_console
+    from rancheros.init.console_stream import open_console
     boot_log.setup(open_console(console))
 
 
@@ -200,7 +200,7 @@ def _run_test_manager(args: InitArgs) -> NoReturn:
     import importlib
 
     from rancheros import log as boot_log
-    from rancheros.init.console import open_console
+    from rancheros.init.console_stream import open_console
     from rancheros.init.pid1 import Pid1, Pid1Config
 
     boot_log.setup(open_console(args.console or "/dev/stderr"))
@@ -225,7 +225,7 @@ def _preload_fatal_path() -> None:
     """Import now what `fatal` needs: after switch_root the initramfs's files are gone."""
     import rancheros.errors  # noqa: F401
     from rancheros import log as _log  # noqa: F401
-    from rancheros.init import console as _console, mounts as _mounts, pid1 as _pid1, recovery as _recovery  # noqa: F401
+    from rancheros.init import console_stream as _console, mounts as _mounts, pid1 as _pid1, recovery as _recovery  # noqa: F401
 
 
 def _boot(argv: list[str], holder: list[str | None]) -> None:

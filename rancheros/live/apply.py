@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from rancheros.console.run import FROZEN
-from rancheros.errors import DockerError, RosError, ServiceError
+from rancheros.errors import RosError, ServiceError
 from rancheros.live.plan import Plan, plan
 from rancheros.sysdocker.catalog import CONSOLE_SERVICE
 
@@ -33,24 +33,6 @@ class Outcome:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-def system_docker(doc: dict):
-    """A DockerClient on the running system Docker, or None on a machine without one (nothing to apply)."""
-    from rancheros.sysdocker.cli import system_docker_host
-
-    host = system_docker_host(load_config=lambda: doc)
-    if host.startswith("unix://") and not os.path.exists(host[len("unix://"):]):
-        return None
-    import docker
-
-    try:
-        client = docker.DockerClient(base_url=host, timeout=EXEC_TIMEOUT)
-        client.ping()
-    except Exception as e:  # refused, permission denied, ...
-        raise DockerError(f"system Docker is not reachable at {host} ({type(e).__name__}): "
-                          "the config is written and applies at the next boot") from None
-    return client
 
 
 def exec_ros(api, container: str, args: list[str], timeout: float = EXEC_TIMEOUT) -> str:

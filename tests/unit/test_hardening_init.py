@@ -16,7 +16,7 @@ import types
 
 import pytest
 
-from rancheros.init import console, libc, main, pid1, recovery, shutdown
+from rancheros.init import console_stream as console, libc, main, pid1, recovery, shutdown
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.shutdown import Action, MountEntry
 

@@ -7,7 +7,7 @@ import pytest
 
 from rancheros.errors import DockerError, ServiceError
 from rancheros.sysdocker.catalog import enabled_specs, load_catalog, parse_entry
-from rancheros.sysdocker.cli import system_docker_host
+from rancheros.sysdocker.applet import system_docker_host
 from rancheros.sysdocker.daemon import SystemDockerConfig, choose_storage_driver, dockerd_argv
 from rancheros.sysdocker.order import build_graph
 from rancheros.sysdocker.preload import parse_manifest
