@@ -7,14 +7,10 @@ Which services a config enables is the service engine's rule
 import logging
 from pathlib import Path
 
-from rancheros.config.paths import PACKAGE_DIR
-
 log = logging.getLogger(__name__)
 
-CATALOG_DIR = PACKAGE_DIR / "catalog"
 
-
-def enabled_services(doc: dict, catalog_dir: Path = CATALOG_DIR) -> dict:
+def enabled_services(doc: dict, catalog_dir: Path | None = None) -> dict:
     """`rancher.services` overlaid by the catalog entries the config turns on; unknown entries are logged."""
     from rancheros.sysdocker.catalog import enabled_specs, load_catalog
 
@@ -24,7 +20,7 @@ def enabled_services(doc: dict, catalog_dir: Path = CATALOG_DIR) -> dict:
     return specs
 
 
-def images(doc: dict, catalog_dir: Path = CATALOG_DIR) -> list[str]:
+def images(doc: dict, catalog_dir: Path | None = None) -> list[str]:
     """The images the enabled services need, each once, in service order."""
     out: list[str] = []
     for definition in enabled_services(doc, catalog_dir).values():

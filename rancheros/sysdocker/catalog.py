@@ -15,12 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rancheros.config.merge import deep_merge
+from rancheros.config.paths import PACKAGE_DIR
 from rancheros.config.yamlio import parse_yaml
 from rancheros.errors import ConfigError, ServiceError
 
 log = logging.getLogger(__name__)
 
-CATALOG_DIR = Path(__file__).resolve().parent.parent / "config" / "catalog"
+CATALOG_DIR = PACKAGE_DIR / "catalog"   # the bundled entries, data of the config package
 KINDS = ("service", "addon", "console")
 CONSOLE_SERVICE = "console"   # the service every console defines; a catalog console is laid over the default's
 DEFAULT_CONSOLE = "default"
@@ -52,14 +53,14 @@ def parse_entry(name: str, doc: dict) -> CatalogEntry:
     return CatalogEntry(name, kind, str(doc.get("description", "")), services)
 
 
-def load_catalog(directory: Path = CATALOG_DIR, doc: dict | None = None,
+def load_catalog(directory: Path | None = None, doc: dict | None = None,
                  cache_dir: Path | None = None) -> dict[str, CatalogEntry]:
     """Every *.yml under `directory`, by file name without the extension; with `doc`, also the cached
     indexes of its rancher.repositories (a bundled name wins over a repository's)."""
     from rancheros.sysdocker import repositories
 
     out: dict[str, CatalogEntry] = {}
-    for path in sorted(Path(directory).glob("*.yml")):
+    for path in sorted(Path(directory or CATALOG_DIR).glob("*.yml")):
         try:
             entry = parse_yaml(path.read_bytes(), str(path))
         except OSError as e:
