@@ -18,7 +18,6 @@ from rancheros import log as boot_log
 from rancheros.config.paths import ConfigPaths
 from rancheros.errors import RosError
 from rancheros.init import insmod, modules, mounts, osimage, recovery, root, state
-from rancheros.init import manager as boot_manager
 from rancheros.init.console_stream import open_console
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.switch_root import ensure_layout, switch_root
@@ -60,6 +59,12 @@ def early_boot() -> None:
     root.bind_persistent()
 
 
+def run_manager() -> int | None:
+    """The boot manager, imported only in the child PID 1 forks: PID 1 itself never loads Docker's SDK or psutil."""
+    from rancheros.manager import main as boot_manager
+    return boot_manager.run()
+
+
 def boot_pid1(console_path: str | None = None) -> NoReturn:
     """PID 1's whole life: never returns, never raises."""
     os.environ.update(PATH="/sbin:/usr/sbin:/bin:/usr/bin", HOME="/")
@@ -69,7 +74,7 @@ def boot_pid1(console_path: str | None = None) -> NoReturn:
     log.info("init started")
     for f in failures:
         log.warning("%s", f)
-    manager, name = boot_manager.run, "boot manager"
+    manager, name = run_manager, "boot manager"
     try:
         early_boot()
     except BaseException as e:  # anything at all: the operator gets a shell, the kernel no panic

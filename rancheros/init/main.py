@@ -2,7 +2,7 @@
 
 Early boot (mounts, modules, state disk, the new root, switch_root) runs in
 PID 1 itself before anything else is spawned, because chroot only changes the
-calling process. Then PID 1 forks the boot manager (rancheros.init.manager),
+calling process. Then PID 1 forks the boot manager (rancheros.manager),
 which starts system Docker and the services, and PID 1 settles into its loop
 (rancheros.init.pid1).
 

@@ -92,7 +92,8 @@ def _boot_with_the_real_state_step() -> None:
     """
     import functools
 
-    from rancheros.init import boot, manager as boot_manager, modules, mounts, pid1, root, shutdown
+    from rancheros.init import boot, modules, mounts, pid1, root, shutdown
+    from rancheros.manager import main as boot_manager
     mounts.early = lambda: []
     boot.into_os_image = _stub("stub: into the OS image")
     boot.ensure_layout = _stub("stub: root layout")

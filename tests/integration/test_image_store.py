@@ -17,7 +17,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rosbuild lives beside rancheros
 
-from rancheros.init.supervisor import seed_system_images  # noqa: E402
+from rancheros.manager.supervisor import seed_system_images  # noqa: E402
 from rancheros.sysdocker import imagestore  # noqa: E402
 from rancheros.sysdocker.daemon import SystemDocker, SystemDockerConfig  # noqa: E402
 from rosbuild import images, steps  # noqa: E402

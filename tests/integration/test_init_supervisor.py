@@ -14,7 +14,7 @@ import time
 import docker
 import pytest
 
-from rancheros.init.supervisor import Supervisor
+from rancheros.manager.supervisor import Supervisor
 
 pytestmark = pytest.mark.integration
 

@@ -31,7 +31,7 @@ def test_boot_manager_stop_handler_does_not_deadlock_inside_event_wait():
     Event's lock (inside stop.wait()), SIGTERM deadlocked the boot manager and PID 1 had to SIGKILL it."""
     r = _run('''
         import os, signal, threading, time
-        from rancheros.init.supervisor import install_stop_handler
+        from rancheros.manager.supervisor import install_stop_handler
         stop = threading.Event()
         install_stop_handler(stop)
         with stop._cond:                       # where stop.wait() is when the signal lands
@@ -89,7 +89,7 @@ def _doc(tmp_path: Path, dockerd: str) -> dict:
 def test_a_stop_request_ends_the_boot_managers_wait_for_dockerd(tmp_path):
     """wait_ready waited up to 600 s whatever happened: a shutdown during it took PID 1's stop timeout
     (120 s) and then a SIGKILL, with services never stopped in order."""
-    from rancheros.init.supervisor import Supervisor
+    from rancheros.manager.supervisor import Supervisor
 
     doc = _doc(tmp_path, _never_ready(tmp_path, listen=False))
     sup = Supervisor(doc, reload=lambda: doc)

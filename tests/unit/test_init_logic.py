@@ -103,7 +103,7 @@ def test_early_mount_plan_skips_what_is_mounted_and_keeps_order():
 
 
 def test_config_modules_and_hostname_choice():
-    from rancheros.init.hostname import name_from_config
+    from rancheros.manager.hostname import name_from_config
     from rancheros.init.modules import config_modules
     assert config_modules({"rancher": {"modules": ["dummy numdummies=2", "  ", "bonding"]}}) == [
         ["dummy", "numdummies=2"], ["bonding"]]

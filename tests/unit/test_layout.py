@@ -9,3 +9,38 @@ TESTS = Path(__file__).resolve().parent.parent
 def test_every_test_module_has_its_own_basename():
     names = Counter(path.name for path in TESTS.rglob("*.py") if path.name != "conftest.py")
     assert [name for name, count in names.items() if count > 1] == []
+
+
+# What PID 1 has loaded when it enters its loop: its own code, early boot and the config it reads.
+# The boot manager (rancheros.manager, the Docker SDK, psutil, the services) is imported only in the
+# child it forks. A module added here is a decision: PID 1 must stay small and must not fail to import.
+PID1_MODULES = {
+    "rancheros", "rancheros.__main__", "rancheros.errors", "rancheros.log",
+    *(f"rancheros.config.{m}" for m in ("aliases", "cmdline", "keys", "layers", "merge", "paths", "redact",
+                                         "schema", "service_images", "store", "yamlio")), "rancheros.config",
+    *(f"rancheros.init.{m}" for m in ("backoff", "blockdev", "boot", "bounded", "console_stream", "insmod", "libc",
+                                       "main", "medium", "modules", "mounts", "osimage", "pid1", "recovery", "root",
+                                       "shutdown", "state", "switch_root")), "rancheros.init",
+}
+PID1_THIRD_PARTY = {"yaml", "cython_runtime"}   # the config's parser and its C loader
+
+_PID1_IMPORTS = """
+import json, sys
+import rancheros.__main__, rancheros.init.main
+rancheros.init.main._preload_fatal_path()
+import rancheros.init.boot
+ours = sorted(m for m in sys.modules if m == "rancheros" or m.startswith("rancheros."))
+base = {m.split(".")[0] for m in sys.modules if not m.startswith("_") and m != "__main__"}
+print(json.dumps([ours, sorted(base - set(sys.stdlib_module_names) - {"rancheros", "sitecustomize"})]))
+"""
+
+
+def test_pid1_imports_only_its_own_code_early_boot_and_config():
+    import json
+    import subprocess
+    import sys
+
+    ours, third = json.loads(subprocess.run([sys.executable, "-c", _PID1_IMPORTS], check=True, text=True,
+                                            capture_output=True, timeout=60).stdout)
+    assert set(ours) - PID1_MODULES == set(), "PID 1 imports more of ours: keep it in the boot manager"
+    assert set(third) <= PID1_THIRD_PARTY, f"PID 1 imports third-party {sorted(set(third) - PID1_THIRD_PARTY)}"

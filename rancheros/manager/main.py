@@ -13,8 +13,8 @@ from typing import Callable
 
 from rancheros import config
 from rancheros.config.paths import ConfigPaths
-from rancheros.init import hostname
-from rancheros.init.supervisor import Supervisor, install_stop_handler
+from rancheros.manager import hostname
+from rancheros.manager.supervisor import Supervisor, install_stop_handler
 
 log = logging.getLogger(__name__)
 
