@@ -22,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from rancheros.errors import RosError  # noqa: E402
+from rosbuild.errors import VmError  # noqa: E402
 from userdocker import _artifacts  # noqa: E402  (bench/userdocker.py: the built artefacts)
 from machine import Machine, busybox_archive, wait_until  # noqa: E402
 
@@ -43,7 +43,7 @@ def boots_and_runs(memory: int, timeout: float, medium: bool = False, live: bool
             if out.rc != 0 or out.stdout.strip() != "ran":
                 return False, f"docker run failed: {out.stderr.strip()[-200:]}"
             return True, f"SSH and a container in {time.monotonic() - t0:.0f}s"
-        except (RosError, AssertionError, OSError, subprocess.TimeoutExpired) as e:
+        except (VmError, AssertionError, OSError, subprocess.TimeoutExpired) as e:
             tail = m.vm.serial_text()[-300:].replace("\n", " | ") if m.vm else ""
             return False, f"{type(e).__name__}: {str(e).splitlines()[0][:120]} ... {tail}"
         finally:

@@ -33,10 +33,6 @@ class ServiceError(RosError):
     """A service cannot be defined, created, started or stopped."""
 
 
-class BuildError(RosError):
-    """A build step failed (names the step and shows its output's tail)."""
-
-
 class BootError(RosError):
     """A fatal early boot error: PID 1 prints it and opens a recovery shell."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Callable, Optional
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rosbuild import steps
 
 TIMEOUT = 1800  # seconds for one bootstrap (about 25 s from a near mirror)

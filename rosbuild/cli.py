@@ -19,7 +19,8 @@ from typing import Mapping, Optional
 import yaml
 
 from rancheros import __version__
-from rancheros.errors import RosError, BuildError
+from rancheros.errors import RosError
+from rosbuild.errors import BuildError
 from rancheros import cpio
 from rancheros.install import grub, installer
 from rosbuild import (bootloader, catalog, debs, diskimage, freeze, images, initramfs, iso, osimage, publish, qemu,
@@ -309,6 +310,6 @@ def main(command: str, args: list[str]) -> int:
             return _cmd_publish(args)
         print(f"build.py: unknown command {command!r}", file=sys.stderr)
         return 2
-    except RosError as exc:
+    except (BuildError, RosError) as exc:   # ours, or the product code the build runs (installer, GRUB)
         print(f"build.py: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Optional
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rosbuild import steps
 
 log = logging.getLogger(__name__)

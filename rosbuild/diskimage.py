@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rancheros.errors import BuildError, RosError
+from rancheros.errors import RosError
+from rosbuild.errors import BuildError
 from rancheros.install import installer, layout
 from rosbuild import steps
 

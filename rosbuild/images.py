@@ -19,7 +19,7 @@ from typing import Iterable, Optional
 import yaml
 
 from rancheros import __version__
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rancheros.sysdocker import imagestore
 from rosbuild import bootstrap, busybox, debs, elf, oci, steps
 from rosbuild import rootfs as rootfs_mod

@@ -15,7 +15,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rancheros import cpio
 from rancheros.init.osimage import IMAGE_NAME
 from rancheros.install import initrd as slot_initrd

@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 from typing import Iterable
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rosbuild import steps
 
 

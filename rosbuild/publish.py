@@ -13,7 +13,7 @@ import tarfile
 from pathlib import Path
 from typing import Optional
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rosbuild import steps
 
 TIMEOUT = 900   # seconds for one image's push

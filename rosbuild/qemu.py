@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Optional
 
-from rancheros.errors import BootError
+from rosbuild.errors import VmError
 from rosbuild import steps
 
 log = logging.getLogger(__name__)
@@ -149,7 +149,7 @@ def create_disk(path: Path, size: str = "4G") -> Path:
     res = subprocess.run(["qemu-img", "create", "-q", "-f", _disk_format(path), str(path), size],
                          capture_output=True, text=True)
     if res.returncode != 0:
-        raise BootError(f"qemu-img create {path} failed: {res.stderr.strip()}")
+        raise VmError(f"qemu-img create {path} failed: {res.stderr.strip()}")
     return path
 
 
@@ -245,7 +245,7 @@ class VM:
     # ---- lifecycle ----------------------------------------------------
     def start(self) -> "VM":
         if self._proc is not None:
-            raise BootError("VM already started")
+            raise VmError("VM already started")
         cmd = self.command()
         Path(self.serial_log).write_bytes(b"")
         log.info("starting: %s", " ".join(cmd))
@@ -278,7 +278,7 @@ class VM:
         return "\n".join(self.serial_text().splitlines()[-lines:])
 
     def wait_for(self, pattern: str, timeout: float = 120.0, start: int = 0) -> re.Match:
-        """Wait until the serial log (from offset `start`) matches `pattern`; raise BootError with the tail."""
+        """Wait until the serial log (from offset `start`) matches `pattern`; raise VmError with the tail."""
         rx = re.compile(pattern, re.MULTILINE)
         deadline = time.monotonic() + timeout
         while True:
@@ -286,11 +286,11 @@ class VM:
             if m:
                 return m
             if not self.running:
-                raise BootError(f"qemu exited (rc={self._proc.returncode if self._proc else None}) before "
+                raise VmError(f"qemu exited (rc={self._proc.returncode if self._proc else None}) before "
                                 f"{pattern!r} appeared on the serial console; qemu said: {self._qemu_stderr()}\n"
                                 f"--- serial tail ---\n{self._tail()}")
             if time.monotonic() > deadline:
-                raise BootError(f"timed out after {timeout:.0f}s waiting for {pattern!r} on the serial "
+                raise VmError(f"timed out after {timeout:.0f}s waiting for {pattern!r} on the serial "
                                 f"console\n--- serial tail ---\n{self._tail()}")
             time.sleep(0.2)
 
@@ -298,7 +298,7 @@ class VM:
         with self._lock:
             if self._serial_sock is None:
                 if self.interactive:
-                    raise BootError("send_serial needs a non-interactive VM (serial on a socket)")
+                    raise VmError("send_serial needs a non-interactive VM (serial on a socket)")
                 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
                 s.connect(str(self.serial_path))
                 self._serial_sock = s
@@ -335,7 +335,7 @@ class VM:
                     if "return" in reply or "error" in reply:
                         break
             if "error" in reply:
-                raise BootError(f"QMP {command} failed: {reply['error']}")
+                raise VmError(f"QMP {command} failed: {reply['error']}")
             return reply
 
     def powerdown(self) -> None:
@@ -345,16 +345,16 @@ class VM:
     def wait(self) -> int:
         """Wait for qemu to exit however long it takes (interactive runs)."""
         if self._proc is None:
-            raise BootError("VM was not started")
+            raise VmError("VM was not started")
         return self._proc.wait()
 
     def wait_exit(self, timeout: float = 60.0) -> int:
         if self._proc is None:
-            raise BootError("VM was not started")
+            raise VmError("VM was not started")
         try:
             return self._proc.wait(timeout)
         except subprocess.TimeoutExpired:
-            raise BootError(f"qemu still running {timeout:.0f}s after the request to stop\n"
+            raise VmError(f"qemu still running {timeout:.0f}s after the request to stop\n"
                             f"--- serial tail ---\n{self._tail()}") from None
 
     def kill(self) -> None:

@@ -16,7 +16,7 @@ from pathlib import Path
 import yaml
 
 from rancheros import __version__
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 from rosbuild import busybox, debs, elf, modules, steps
 
 RECIPE = steps.ROOT / "osimage" / "root.yml"

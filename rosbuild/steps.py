@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator, Optional, Sequence
 
-from rancheros.errors import BuildError
+from rosbuild.errors import BuildError
 
 ROOT = Path(__file__).resolve().parent.parent
 DIST = Path(os.environ.get("ROS_DIST") or ROOT / "dist" / "artifacts")   # ROS_DIST: a second build (tests)

@@ -19,7 +19,7 @@ from typing import Optional
 
 import pytest
 
-from rancheros.errors import BootError
+from rosbuild.errors import VmError
 from rosbuild import oci
 from rosbuild.qemu import VM, create_disk, free_port
 from sshvm import Ssh, SshKey, cloud_config_cmdline
@@ -158,7 +158,7 @@ class SerialShell:
             self.vm.send_serial("\n")
             try:
                 prompt = self.vm.wait_for(r"(login: *$)|([$#] *$)", timeout=20, start=mark)
-            except BootError:
+            except VmError:
                 if time.monotonic() > deadline or not self.vm.running:
                     raise
                 continue

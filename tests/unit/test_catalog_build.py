@@ -14,7 +14,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rosbuild lives beside rancheros
 
 from rancheros import __version__  # noqa: E402
-from rancheros.errors import BuildError  # noqa: E402
+from rosbuild.errors import BuildError  # noqa: E402
 from rosbuild import bootstrap, catalog, images, oci, publish  # noqa: E402
 
 UBUNTU_SKIP = ("no ubuntu-archive set (--ubuntu-archive URL or ROS_UBUNTU_ARCHIVE) and "

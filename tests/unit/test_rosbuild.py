@@ -12,7 +12,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # rosbuild lives beside rancheros
 
-from rancheros.errors import BuildError  # noqa: E402
+from rosbuild.errors import BuildError  # noqa: E402
 from rancheros import cpio  # noqa: E402
 from rosbuild import debs, elf, images, iso, modules, oci  # noqa: E402
 

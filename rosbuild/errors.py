@@ -1,0 +1,13 @@
+"""The build's own exceptions; build.py prints any of them as one line and exits 1.
+
+The product's errors (rancheros.errors) are the product's: the build meets them only where it calls
+product code (the installer for disk images, the catalog), and says there which build step failed.
+"""
+
+
+class BuildError(Exception):
+    """A build step failed (names the step and shows its output's tail)."""
+
+
+class VmError(BuildError):
+    """A QEMU machine did not start, answer or stop in time (names it and the serial log's tail)."""
