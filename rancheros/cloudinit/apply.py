@@ -15,7 +15,6 @@ import os
 import pwd
 import shlex
 import stat
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from rancheros.cloudinit.userdata import Script
 from rancheros.config.schema import describe
 from rancheros.config.store import write_atomic
 from rancheros.errors import ConfigError, RosError
+from rancheros.system import command
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +35,7 @@ ENCODINGS = {
     "gz+b64": ("b64", "gz"), "gz+base64": ("b64", "gz"),
     "gzip+b64": ("b64", "gz"), "gzip+base64": ("b64", "gz"),
 }
+RUN_TIMEOUT = 600.0  # seconds a runcmd item or user-data script may take
 MAX_NAME = 64        # characters of a script name or instance id kept in a state file name
 MAX_ID = 2**32 - 2   # the largest uid/gid chown takes (-1 means "unchanged")
 
@@ -288,14 +289,14 @@ def once(target: Target, instance_id: str, name: str) -> bool:
 def _run(argv: list[str], name: str, cwd: Path) -> bool:
     """Run one command, log its output line by line; False when it failed."""
     try:
-        res = subprocess.run(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, cwd=cwd, timeout=600)
-    except (OSError, ValueError, subprocess.TimeoutExpired) as e:
-        log.error("cloud-init: %s: cannot run: %s", name, e)
+        res = command.run(argv, name, RUN_TIMEOUT, cwd=str(cwd), ok=None, merge_output=True)
+    except command.CommandError as e:
+        log.error("cloud-init: %s", e)
         return False
-    for line in res.stdout.decode("utf-8", "replace").splitlines():
+    for line in res.stdout.splitlines():
         log.info("cloud-init: %s: %s", name, line)
     if res.returncode != 0:
-        log.error("cloud-init: %s failed with exit status %d", name, res.returncode)
+        log.error("cloud-init: %s failed (%s)", name, command.exit_words(res.returncode))
         return False
     return True
 

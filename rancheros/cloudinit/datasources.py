@@ -10,7 +10,6 @@ import base64
 import binascii
 import contextlib
 import logging
-import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,10 +19,11 @@ from rancheros.cloudinit.fetch import DatasourceError, fetch_url
 from rancheros.cloudinit.limits import MAX_USERDATA, read_at_most
 from rancheros.cloudinit.metadata import MetaData, from_nocloud, from_openstack
 from rancheros.config.cmdline import parse_cmdline_words
-from rancheros.init import blockdev
 from rancheros.errors import ConfigError
+from rancheros.system import blockdev, command
 
 log = logging.getLogger(__name__)
+MOUNT_TIMEOUT = 60.0   # modprobe, mount and umount of a config drive: a minute means the device stopped answering
 
 EC2_BASE = "http://169.254.169.254/latest"
 
@@ -85,16 +85,21 @@ def mount_argv(device: str, fstype: str, mnt: str) -> list[str]:
 def mounted_ro(device: str, fstype: str = "") -> Iterator[Path]:
     """Mount `device` read-only on a temporary directory for the duration (its fs module loaded first)."""
     if fstype:   # iso9660 -> isofs etc. come as modules; best effort, mount names what is missing
-        with contextlib.suppress(OSError):
-            subprocess.run(["modprobe", "-q", "isofs" if fstype == "iso9660" else fstype], capture_output=True)
+        with contextlib.suppress(command.CommandError):
+            module = "isofs" if fstype == "iso9660" else fstype
+            command.run(["modprobe", "-q", module], f"modprobe {module}", MOUNT_TIMEOUT)
     with tempfile.TemporaryDirectory(prefix="ros-ds-") as mnt:
-        res = subprocess.run(mount_argv(device, fstype, mnt), capture_output=True, text=True)
-        if res.returncode != 0:
-            raise DatasourceError(f"cannot mount {device}: {res.stderr.strip() or res.returncode}")
+        try:
+            command.run(mount_argv(device, fstype, mnt), f"mount {device}", MOUNT_TIMEOUT)
+        except command.CommandError as e:
+            raise DatasourceError(f"cannot mount {device}: {e}") from None
         try:
             yield Path(mnt)
         finally:
-            subprocess.run(["umount", mnt], capture_output=True)
+            try:
+                command.run(["umount", mnt], f"umount {mnt}", MOUNT_TIMEOUT)
+            except command.CommandError as e:
+                log.warning("cloud-init: %s", e)
 
 
 def _labelled(label: str, reader: Callable[[Path], Found | None], directory: str) -> Callable[[], Found | None]:

@@ -12,7 +12,7 @@ import signal
 from pathlib import Path
 from typing import Callable
 
-from rancheros.command import run_checked
+from rancheros.system.command import run
 from rancheros.console.run import GOOD_CONFIG, prepare
 from rancheros.console.sshd import SshError, SshSettings, answers, reach_address
 from rancheros.errors import CommandError
@@ -52,7 +52,7 @@ def reload_ssh(doc: dict, root: Path, save_keys: Callable[[dict[str, str]], None
     if after == before:
         return "sshd settings unchanged (accounts and keys refreshed)"
     try:
-        run_checked([SSHD, "-t", "-f", str(config)], "sshd -t", timeout=30)
+        run([SSHD, "-t", "-f", str(config)], "sshd -t", timeout=30)
     except CommandError as e:
         config.write_text(before)
         raise SshError(f"sshd refuses the new settings, the previous ones stay: {e}") from None

@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 from typing import Callable
 
+from rancheros.system import command
 from rancheros.console.accounts import USER, ensure_account, set_password
 from rancheros.console.respawn import Respawner
 from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, answers,
@@ -18,6 +19,7 @@ from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSet
 log = logging.getLogger(__name__)
 TTYS = (("ttyS0", "vt102"), ("tty1", "linux"))
 START_SCRIPT = "opt/rancher/bin/start.sh"
+START_SCRIPT_TIMEOUT = 600.0             # the operator's start.sh runs before the console is complete
 FROZEN = "/usr/lib/rancheros/ros"          # the multi-call binary, bind-mounted by command-volumes
 APPLETS = ("ros", "system-docker")        # names it answers to (argv[0] dispatch), put on the PATH
 # Busybox's would signal PID 1 busybox's way (USR2 = power-off, TERM = reboot): ours say what they mean.
@@ -103,8 +105,14 @@ def run_start_script(root: Path) -> None:
     path = Path(root) / START_SCRIPT
     if not os.access(path, os.X_OK):
         return
-    done = subprocess.run([str(path)])
-    log.log(logging.INFO if done.returncode == 0 else logging.WARNING, "%s exited with %d", path, done.returncode)
+    try:
+        done = command.run([str(path)], str(path), START_SCRIPT_TIMEOUT, ok=None, merge_output=True)
+    except command.CommandError as e:
+        log.warning("%s", e)
+        return
+    for line in done.stdout.splitlines():
+        log.info("%s: %s", START_SCRIPT, line)
+    log.log(logging.INFO if done.returncode == 0 else logging.WARNING, "%s: %s", path, command.exit_words(done.returncode))
 
 
 def generate_late_keys(root: Path, save_keys: Callable[[dict[str, str]], None]) -> threading.Thread | None:

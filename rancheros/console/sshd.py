@@ -3,19 +3,20 @@
 import logging
 import os
 import shutil
-import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from rancheros.console.accounts import Account
 from rancheros.errors import RosError
+from rancheros.system import command
 from rancheros.network.files import write_shared
 
 log = logging.getLogger(__name__)
 KEY_TYPES = ("rsa", "ecdsa", "ed25519")
 # An RSA key takes seconds to generate, tens of seconds under emulation; sshd need not wait for it.
 QUICK_KEY_TYPES = ("ecdsa", "ed25519")
+KEYGEN_TIMEOUT = 300.0   # an RSA key under TCG on a busy first boot takes tens of seconds
 
 
 class SshError(RosError):
@@ -71,10 +72,11 @@ def _keygen(path: Path, key_type: str, niceness: int = 0) -> tuple[str, str]:
     for p in (path, path.with_name(path.name + ".pub")):
         p.unlink(missing_ok=True)
     nice = ["nice", "-n", str(niceness)] if niceness and shutil.which("nice") else []
-    done = subprocess.run([*nice, "ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"rancher-{key_type}", "-f", str(path)],
-                          capture_output=True, text=True)
-    if done.returncode != 0:
-        raise SshError(f"ssh-keygen -t {key_type} failed: {done.stderr.strip()}")
+    try:
+        command.run([*nice, "ssh-keygen", "-q", "-t", key_type, "-N", "", "-C", f"rancher-{key_type}", "-f", str(path)],
+                    f"ssh-keygen -t {key_type}", KEYGEN_TIMEOUT)
+    except command.CommandError as e:
+        raise SshError(str(e)) from None
     return path.read_text(), path.with_name(path.name + ".pub").read_text().strip()
 
 

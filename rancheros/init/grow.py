@@ -11,10 +11,9 @@ from __future__ import annotations
 import logging
 import os
 import struct
-import subprocess
 from dataclasses import dataclass, replace
 
-from rancheros.init import blockdev, bounded
+from rancheros.system import blockdev, command
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +77,6 @@ def fs_short(fs_bytes: int | None, dev_bytes: int) -> bool:
     return fs_bytes is not None and dev_bytes - fs_bytes > GROW_MIN
 
 
-def failure(what: str, r: subprocess.CompletedProcess) -> str:
-    """The one line a failed step leaves: the command and the tail of what it said (pure)."""
-    said = (r.stderr.strip() or r.stdout.strip()).replace("\n", "; ")[-300:]
-    return f"{what} failed (exit {r.returncode}): {said or 'no output'}"
-
-
 # -- sysfs and device reads -------------------------------------------------------------------------
 
 def _read(path: str) -> str:
@@ -117,10 +110,11 @@ def _siblings(disk: str, sys_block: str) -> list[Part]:
 def _blkid_partname(device: str) -> str:
     """The GPT name blkid reads from the table: the kernel sets PARTNAME only for partitions it parsed itself."""
     try:
-        r = bounded.run(["blkid", "-p", "-o", "export", device], TIMEOUT, f"blkid -p {device}")
-    except OSError:
+        r = command.run(["blkid", "-p", "-o", "export", device], f"blkid -p {device}", TIMEOUT)
+    except command.CommandError as e:
+        log.debug("state: %s", e)
         return ""
-    records = blockdev.parse_export(r.stdout) if r is not None and r.returncode == 0 else []
+    records = blockdev.parse_export(r.stdout)
     return records[0].get("PART_ENTRY_NAME", "") if records else ""
 
 
@@ -140,16 +134,11 @@ def fs_lags(device: str) -> bool:
 # -- the steps --------------------------------------------------------------------------------------
 
 def _step(argv: list[str], what: str, timeout: float = TIMEOUT) -> bool:
-    """Run one step; a failure or a missing tool is one console line (a timeout is bounded.run's line)."""
+    """Run one step; a failure, a timeout or a missing tool is one console line."""
     try:
-        r = bounded.run(argv, timeout, what)
-    except OSError as e:
-        log.warning("state: %s: cannot run %s: %s", what, argv[0], e.strerror or e)
-        return False
-    if r is None:
-        return False
-    if r.returncode != 0:
-        log.warning("state: %s", failure(what, r))
+        command.run(argv, what, timeout)
+    except command.CommandError as e:
+        log.warning("state: %s", e)
         return False
     return True
 
@@ -157,7 +146,7 @@ def _step(argv: list[str], what: str, timeout: float = TIMEOUT) -> bool:
 def _sfdisk_grow(number: int, disk: str) -> list[str]:
     """`echo ', +' | sfdisk -N number disk` as one process to time out and kill.
 
-    bounded.run gives its commands no stdin, so sh execs sfdisk with the script as a here-document.
+    command.run gives a command no stdin unless it is handed some text, so sh execs sfdisk with the script as a here-document.
     """
     script = 'exec sfdisk -q --no-reread --no-tell-kernel -N "$1" "$2" <<EOF\n, +\nEOF\n'
     return ["sh", "-c", script, "sfdisk", str(number), disk]

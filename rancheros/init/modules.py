@@ -6,7 +6,7 @@ import glob
 import logging
 import shlex
 
-from rancheros.init import bounded
+from rancheros.system.command import CommandError, CommandNotFound, CommandTimeout, run
 
 log = logging.getLogger(__name__)
 
@@ -50,13 +50,14 @@ def _modprobe(args: list[str]) -> str | None:
     names = [a for a in args if not a.startswith("-")]
     what = f"modprobe {names[0]}" + (f" (and {len(names) - 1} more)" if len(names) > 1 else "") if names else "modprobe"
     try:
-        r = bounded.run(["modprobe", *args], MODPROBE_TIMEOUT, what)
-    except FileNotFoundError:
+        r = run(["modprobe", *args], what, MODPROBE_TIMEOUT, ok=None)
+    except CommandNotFound:
         return "modprobe not found"
-    except OSError as e:
-        return f"modprobe: {e.strerror or e}"
-    if r is None:
-        return f"no exit within {MODPROBE_TIMEOUT:.0f}s"
+    except CommandTimeout as e:   # coldplug does not report its failures: a hang is said here
+        log.warning("%s; the boot goes on", e)
+        return str(e).removeprefix(f"{what}: ")
+    except CommandError as e:
+        return str(e).removeprefix(f"{what}: ")
     return (r.stderr.strip() or f"status {r.returncode}") if r.returncode else None
 
 

@@ -7,6 +7,7 @@ import os
 from dataclasses import dataclass
 
 from rancheros.init import libc
+from rancheros.system import mountinfo
 
 log = logging.getLogger(__name__)
 
@@ -45,15 +46,6 @@ def plan(mounted: set[str], wanted: tuple[Mount, ...] = EARLY) -> list[Mount]:
     return [m for m in wanted if m.target not in mounted]
 
 
-def current_targets() -> set[str]:
-    """Targets mounted now; empty before /proc exists."""
-    try:
-        with open("/proc/self/mounts") as f:
-            return {line.split()[1] for line in f if len(line.split()) > 1}
-    except OSError:
-        return set()
-
-
 def apply(mounts: list[Mount]) -> list[str]:
     """Mount each in turn; returns one message per failure (the console may not exist yet to log them)."""
     failures = []
@@ -68,4 +60,4 @@ def apply(mounts: list[Mount]) -> list[str]:
 
 def early() -> list[str]:
     """Mount the kernel file systems PID 1 needs; returns failures to log once the console is up."""
-    return apply(plan(current_targets()))
+    return apply(plan(mountinfo.targets()))

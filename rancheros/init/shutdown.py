@@ -13,10 +13,11 @@ import os
 import signal
 import threading
 import time
-from dataclasses import dataclass
 from typing import Callable
 
 from rancheros.init import libc
+from rancheros.system import mountinfo
+from rancheros.system.mountinfo import MountEntry
 
 log = logging.getLogger(__name__)
 
@@ -49,34 +50,6 @@ SIGNAL_ACTIONS: dict[int, Action] = {
 _PSEUDO_FS = {"proc", "sysfs", "devtmpfs", "devpts", "cgroup", "cgroup2", "mqueue", "securityfs",
               "debugfs", "tracefs", "pstore", "bpf", "configfs", "fusectl", "hugetlbfs", "binfmt_misc",
               "efivarfs", "autofs", "nsfs", "rootfs"}
-
-
-@dataclass(frozen=True)
-class MountEntry:
-    """One line of /proc/self/mountinfo, the fields shutdown cares about."""
-
-    target: str
-    fstype: str
-    source: str
-
-
-def _unescape(field: str) -> str:
-    """mountinfo escapes space, tab, newline and backslash as octal."""
-    return field.encode().decode("unicode_escape") if "\\" in field else field
-
-
-def parse_mountinfo(text: str) -> list[MountEntry]:
-    """Mounts in the order the kernel lists them (parents before the mounts on top of them)."""
-    entries = []
-    for line in text.splitlines():
-        left, sep, right = line.partition(" - ")
-        if not sep:
-            continue
-        lf, rf = left.split(), right.split()
-        if len(lf) < 5 or len(rf) < 2:
-            continue
-        entries.append(MountEntry(target=_unescape(lf[4]), fstype=rf[0], source=_unescape(rf[1])))
-    return entries
 
 
 def unmount_order(mounts: list[MountEntry]) -> list[MountEntry]:
@@ -192,8 +165,7 @@ def unmount_all(under: str = "/") -> None:
     `under` limits it to the mounts at or below one directory (a test's own, in its mount namespace).
     """
     try:
-        with open("/proc/self/mountinfo") as f:
-            mounts = parse_mountinfo(f.read())
+        mounts = mountinfo.read()
     except OSError as e:
         log.warning("cannot read mount table: %s", e)
         return

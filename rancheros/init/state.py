@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
 import time
 from dataclasses import dataclass
 
 from rancheros import log as boot_log
 from rancheros.errors import BootError
-from rancheros.init import blockdev, libc
+from rancheros.init import libc
+from rancheros.system import blockdev
 
 log = logging.getLogger(__name__)
 
@@ -64,13 +64,12 @@ MKFS_TIMEOUT = 600.0  # mkfs.ext4 of a large disk takes seconds (lazy init); a d
 
 def format_device(device: str, label: str) -> None:
     """mkfs.ext4 with the state label; BootError with mkfs's own words on failure or when it outlives MKFS_TIMEOUT."""
-    from rancheros.init import bounded
+    from rancheros.system.command import CommandError, run
 
-    r = bounded.run(["mkfs.ext4", "-F", "-q", "-L", label, device], MKFS_TIMEOUT, f"mkfs.ext4 {device}")
-    if r is None:
-        raise BootError(f"mkfs.ext4 {device} did not finish within {MKFS_TIMEOUT:.0f}s")
-    if r.returncode != 0:
-        raise BootError(f"mkfs.ext4 {device} failed: {(r.stderr or r.stdout).strip()}")
+    try:
+        run(["mkfs.ext4", "-F", "-q", "-L", label, device], f"mkfs.ext4 {device}", MKFS_TIMEOUT)
+    except CommandError as e:
+        raise BootError(str(e)) from None
 
 
 def resolve(settings: StateSettings, scan_only: list[str] | None = None) -> StateDevice | None:

@@ -13,9 +13,9 @@ import time
 from dataclasses import dataclass
 from typing import Iterator
 
-from rancheros.command import run_checked
+from rancheros.system.command import output, run
 from rancheros.errors import InstallError
-from rancheros.init import blockdev
+from rancheros.system import blockdev, mountinfo
 from rancheros.install.layout import Partition
 
 TIMEOUT = 120.0   # one partitioning or loop command
@@ -56,13 +56,13 @@ class Target:
         if not self.is_file:
             yield partition_node(self.path, part.number)
             return
-        loop = run_checked(["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
+        loop = output(["losetup", "--find", "--show", "--offset", str(part.offset), "--sizelimit",
                             str(part.bytes), self.path], f"losetup {self.path} (partition {part.name})",
                            TIMEOUT).strip()
         try:
             yield loop
         finally:
-            run_checked(["losetup", "-d", loop], f"losetup -d {loop}", TIMEOUT)
+            run(["losetup", "-d", loop], f"losetup -d {loop}", TIMEOUT)
 
 
 def _base(name: str) -> str:
@@ -72,23 +72,24 @@ def _base(name: str) -> str:
     return name
 
 
-def users(device: str, mounts: str = "/proc/self/mounts", swaps: str = "/proc/swaps") -> list[str]:
+def users(device: str, mounts: str = mountinfo.MOUNTINFO, swaps: str = "/proc/swaps") -> list[str]:
     """What uses `device` or one of its partitions: mounts and swaps, as "SRC on TARGET" lines."""
     disk = os.path.basename(os.path.realpath(device))
+    try:
+        used = [(m.source, f"{m.source} on {m.target}") for m in mountinfo.read(mounts)]
+    except OSError:
+        used = []
+    try:
+        with open(swaps) as f:
+            used += [(cols[0], f"{cols[0]} (swap)") for cols in (line.split() for line in f) if cols]
+    except OSError:
+        pass
     found = []
-    for path, target_col in ((mounts, 1), (swaps, None)):
-        try:
-            with open(path) as f:
-                lines = f.read().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            cols = line.split()
-            if not cols or not cols[0].startswith("/dev/"):
-                continue
-            name = os.path.basename(os.path.realpath(cols[0]))
+    for source, line in used:
+        if source.startswith("/dev/"):
+            name = os.path.basename(os.path.realpath(source))
             if name == disk or _base(name) == disk:
-                found.append(f"{cols[0]} on {cols[target_col]}" if target_col else f"{cols[0]} (swap)")
+                found.append(line)
     return found
 
 

@@ -11,7 +11,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Callable
 
-from rancheros.command import run_checked
+from rancheros.system.command import run
 from rancheros.errors import InstallError
 from rancheros.install import bootenv, grub, layout, slots
 from rancheros.install.disk import Target, check
@@ -48,7 +48,7 @@ def _ids(req: Request) -> tuple[str | None, dict[int, str], dict[str, str]]:
 
 def _mkfs_ext4(dev: str, label: str, fs_uuid: str | None) -> None:
     extra = ["-U", fs_uuid, "-E", f"hash_seed={fs_uuid}"] if fs_uuid else []
-    run_checked(["mkfs.ext4", "-F", "-q", "-L", label, *extra, dev], f"mkfs.ext4 {dev}", TIMEOUT)
+    run(["mkfs.ext4", "-F", "-q", "-L", label, *extra, dev], f"mkfs.ext4 {dev}", TIMEOUT)
 
 
 def _write_at(path: str, offset: int, data: bytes) -> None:
@@ -77,7 +77,7 @@ def install(req: Request, say: Say) -> layout.Layout:
         say(f"[1/5] partitioning {req.device} ({target.size() / 2**30:.1f} GiB, GPT: BIOS boot, EFI, "
             f"{layout.BOOT_LABEL} {layout.BOOT_MIB} MiB, {layout.STATE_LABEL} {plan.state.bytes / 2**20:.0f} MiB)")
         wipe = [] if target.is_file else ["--wipe", "always", "--wipe-partitions", "always"]
-        run_checked(["sfdisk", "-q", *wipe, req.device], f"sfdisk {req.device}", TIMEOUT,
+        run(["sfdisk", "-q", *wipe, req.device], f"sfdisk {req.device}", TIMEOUT,
                     input=layout.sfdisk_script(plan, label_id, part_ids))
         target.reread()
         say("[2/5] installing GRUB (BIOS and UEFI)")

@@ -16,7 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from typing import Callable, Iterator
 
-from rancheros.command import run_checked
+from rancheros.system.command import run
 from rancheros.errors import InstallError
 from rancheros.install import grub, initrd
 
@@ -43,12 +43,12 @@ def mounted(device: str, fstype: str, options: str = "") -> Iterator[str]:
     where = tempfile.mkdtemp(prefix="ros-install-")
     argv = ["mount", "-t", fstype, *(["-o", options] if options else []), device, where]
     try:
-        run_checked(argv, f"mount {device}", MOUNT_TIMEOUT)
+        run(argv, f"mount {device}", MOUNT_TIMEOUT)
         try:
             yield where
         finally:
             os.sync()
-            run_checked(["umount", where], f"umount {where}", MOUNT_TIMEOUT)
+            run(["umount", where], f"umount {where}", MOUNT_TIMEOUT)
     finally:
         with contextlib.suppress(OSError):
             os.rmdir(where)

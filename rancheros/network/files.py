@@ -4,23 +4,7 @@ import os
 from pathlib import Path
 
 from rancheros.config.store import write_atomic
-
-
-def mount_points(mountinfo: str) -> set[str]:
-    """The mount points listed in a /proc/self/mountinfo text (field 5, octal escapes decoded)."""
-    points = set()
-    for line in mountinfo.splitlines():
-        fields = line.split()
-        if len(fields) > 4:
-            points.add(fields[4].encode().decode("unicode_escape"))
-    return points
-
-
-def _is_mount_point(path: Path) -> bool:
-    try:
-        return str(path.resolve()) in mount_points(Path("/proc/self/mountinfo").read_text())
-    except OSError:
-        return False
+from rancheros.system import mountinfo
 
 
 def write_shared(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) -> None:
@@ -30,7 +14,7 @@ def write_shared(path: str | os.PathLike, data: bytes | str, mode: int = 0o644) 
     if isinstance(data, str):
         data = data.encode()
     path.parent.mkdir(parents=True, exist_ok=True)
-    if not _is_mount_point(path):
+    if not mountinfo.is_mount_point(path):
         write_atomic(path, data, mode)
         return
     with open(path, "r+b") as f:

@@ -11,8 +11,8 @@ import ipaddress
 import logging
 import re
 
-from rancheros.command import run_checked
 from rancheros.errors import CommandError, RosError
+from rancheros.system.command import CommandFailed, output
 
 log = logging.getLogger(__name__)
 IP_TIMEOUT = 15.0
@@ -56,10 +56,12 @@ class Links:
 
     def _run(self, args: list[str], subject: str, what: str) -> str:
         try:
-            return run_checked(self._prefix + args, f"ip {' '.join(args)}", timeout=IP_TIMEOUT)
-        except CommandError as e:
-            reason = str(e).rsplit(": ", 1)[-1].removeprefix("ip: ").removeprefix("RTNETLINK answers: ")
+            return output(self._prefix + args, f"ip {' '.join(args)}", timeout=IP_TIMEOUT)
+        except CommandFailed as e:
+            reason = e.done.said.rsplit(": ", 1)[-1].removeprefix("ip: ").removeprefix("RTNETLINK answers: ")
             raise NetworkError(f"{subject}: cannot {what}: {reason}") from None
+        except CommandError as e:
+            raise NetworkError(f"{subject}: cannot {what}: {e}") from None
 
     def _ip(self, args: list[str], ifname: str, what: str) -> str:
         """One `ip` command on `ifname`; only when it fails are the links listed, to name a missing one."""

@@ -23,6 +23,7 @@ import psutil
 
 from rancheros.errors import DockerError
 from rancheros.mirrors import mirror_flags
+from rancheros.system import mountinfo
 from rancheros.sysdocker.preload import DEFAULT_DIR as PRELOAD_DIR
 
 log = logging.getLogger(__name__)
@@ -114,13 +115,10 @@ def _fstype_of(path: str) -> str | None:
     p = Path(path)
     while not p.exists() and p != p.parent:
         p = p.parent
-    real = os.path.realpath(p)
-    best = None
-    for part in psutil.disk_partitions(all=True):
-        mp = part.mountpoint
-        if real == mp or real.startswith(mp.rstrip("/") + "/"):
-            if best is None or len(mp) > len(best.mountpoint):
-                best = part
+    try:
+        best = mountinfo.holding(p, mountinfo.read())
+    except OSError:
+        return None
     return best.fstype if best else None
 
 

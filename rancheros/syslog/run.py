@@ -10,7 +10,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from rancheros.command import run_logged
+from rancheros.system.command import run_logged
 from rancheros.console.respawn import Respawner
 from rancheros.log import SYSLOG_SOCKET
 

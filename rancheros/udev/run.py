@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 from typing import NoReturn
 
-from rancheros.command import run_logged
+from rancheros.system.command import run_logged
 
 log = logging.getLogger(__name__)
 

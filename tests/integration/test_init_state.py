@@ -15,7 +15,7 @@ import subprocess
 
 import pytest
 
-from rancheros.init import blockdev
+from rancheros.system import blockdev
 from rancheros.init.state import StateSettings, resolve
 
 pytestmark = [

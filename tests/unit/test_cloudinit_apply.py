@@ -63,7 +63,7 @@ def test_scripts_run_once_per_instance(target):
 def test_failing_script_is_counted_and_logged(target, caplog):
     caplog.set_level(logging.INFO, logger="rancheros")
     assert apply.run_scripts([Script("bad", b"#!/bin/sh\necho boom\nexit 3\n")], "i", target) == 1
-    assert "exit status 3" in caplog.text and "boom" in caplog.text
+    assert "failed (exit 3)" in caplog.text and "boom" in caplog.text
 
 
 def test_runcmd_strings_and_lists(target):

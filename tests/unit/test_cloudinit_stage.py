@@ -85,7 +85,7 @@ def test_bad_input_is_logged_and_rest_applied(cloudinit_env, tmp_path, caplog):
     assert load(paths)["hostname"] == "ok-host"
     assert load(paths)["rancher"]["docker"]["tls"] is False  # the bad value was dropped, the default stands
     assert (target.root / "b").read_text() == "y" and not (target.root / "a").exists()
-    assert "rancher.docker.tls" in caplog.text and "rot13" in caplog.text and "exit status 4" in caplog.text
+    assert "rancher.docker.tls" in caplog.text and "rot13" in caplog.text and "failed (exit 4)" in caplog.text
 
 
 def test_cmdline_base64(cloudinit_env):

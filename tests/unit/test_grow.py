@@ -7,6 +7,7 @@ import subprocess
 import pytest
 
 from rancheros.init import grow
+from rancheros.system import command
 from rancheros.init.grow import Part, should_grow
 
 DISK = 8 << 21   # 8 GiB in sectors
@@ -72,14 +73,6 @@ def test_fs_short_only_beyond_16_mib():
     assert not grow.fs_short(None, 1 << 40)
 
 
-def test_failure_line_names_the_command_and_the_tail():
-    r = subprocess.CompletedProcess([], 1, "", "line one\n" + "x" * 400 + "\nlast words\n")
-    line = grow.failure("sfdisk -N 4 /dev/vda", r)
-    assert line.startswith("sfdisk -N 4 /dev/vda failed (exit 1): ") and line.endswith("; last words")
-    assert len(line) < 360
-    assert grow.failure("partx", subprocess.CompletedProcess([], 2, "", "")).endswith("no output")
-
-
 def test_the_sfdisk_grow_script_reaches_sfdisk_as_stdin(tmp_path):
     argv = grow._sfdisk_grow(4, "/dev/vda")
     fake = tmp_path / "sfdisk"
@@ -114,23 +107,24 @@ def test_reads_partitions_from_sysfs(tmp_path):
 
 
 class FakeRun:
-    """bounded.run's stand-in: records argv, answers from a table by program, grows the fake sysfs on partx."""
+    """command.run's stand-in: records argv, answers from a table by program, grows the fake sysfs on partx."""
 
     def __init__(self, cls, answers=None, new_size=DISK - MiB * 900 - 34):
         self.cls, self.answers, self.new_size, self.calls = cls, answers or {}, new_size, []
 
-    def __call__(self, argv, timeout, what=None):
+    def __call__(self, argv, what, timeout, **kwargs):
         self.calls.append(argv)
         prog = argv[4] if argv[0] == "sh" else argv[0]   # the here-document runs as sh -c script sfdisk N DISK
         key = "sfdisk-N" if argv[0] == "sh" else prog
         answer = self.answers.get(key, (0, "", ""))
-        if answer is None:
-            return None
-        if isinstance(answer, OSError):
+        if isinstance(answer, Exception):
             raise answer
         if key == "partx" and answer[0] == 0:
             (self.cls / "vda4" / "size").write_text(f"{self.new_size}\n")
-        return subprocess.CompletedProcess(argv, answer[0], answer[1], answer[2])
+        done = command.Done(argv, answer[0], answer[1], answer[2])
+        if answer[0]:
+            raise command.CommandFailed(f"{what} failed (exit {answer[0]}): {done.said}", done)
+        return done
 
 
 STATE_LAST = {"vda1": (1, 2048, 2048, "BIOS"), "vda3": (3, MiB * 66, MiB * 768, "RANCHER_BOOT"),
@@ -140,7 +134,7 @@ STATE_LAST = {"vda1": (1, 2048, 2048, "BIOS"), "vda3": (3, MiB * 66, MiB * 768, 
 def test_grows_with_the_three_steps_and_one_line(tmp_path, monkeypatch, caplog):
     cls = _sysfs(tmp_path, STATE_LAST)
     fake = FakeRun(cls)
-    monkeypatch.setattr(grow.bounded, "run", fake)
+    monkeypatch.setattr(command, "run", fake)
     caplog.set_level(logging.INFO, logger="rancheros")
     assert grow.grow_partition("/dev/vda4", str(cls)) is True
     assert fake.calls[0] == ["sfdisk", "-q", "--relocate", "gpt-bak-std", "/dev/vda"]
@@ -153,7 +147,7 @@ def test_grows_with_the_three_steps_and_one_line(tmp_path, monkeypatch, caplog):
 def test_a_failing_step_is_one_warning_and_no_growth(tmp_path, monkeypatch, caplog, broken, calls):
     cls = _sysfs(tmp_path, STATE_LAST)
     fake = FakeRun(cls, {broken: (1, "", "sfdisk: cannot open /dev/vda: Permission denied\n")})
-    monkeypatch.setattr(grow.bounded, "run", fake)
+    monkeypatch.setattr(command, "run", fake)
     monkeypatch.setattr(grow, "fs_lags", lambda device: False)
     assert grow.grow_partition("/dev/vda4", str(cls)) is False
     assert len(fake.calls) == calls
@@ -163,16 +157,17 @@ def test_a_failing_step_is_one_warning_and_no_growth(tmp_path, monkeypatch, capl
 
 def test_a_missing_tool_or_a_timeout_is_no_growth(tmp_path, monkeypatch, caplog):
     cls = _sysfs(tmp_path, STATE_LAST)
-    monkeypatch.setattr(grow.bounded, "run", FakeRun(cls, {"sfdisk": FileNotFoundError(2, "No such file")}))
+    monkeypatch.setattr(command, "run", FakeRun(cls, {"sfdisk": command.CommandNotFound("sfdisk: sfdisk not found")}))
     assert grow.grow_partition("/dev/vda4", str(cls)) is False
-    assert "cannot run sfdisk: No such file" in caplog.text
-    monkeypatch.setattr(grow.bounded, "run", FakeRun(cls, {"partx": None}))
+    assert "state: sfdisk: sfdisk not found" in caplog.text
+    monkeypatch.setattr(command, "run", FakeRun(cls, {"partx": command.CommandTimeout("partx: no exit within 60s")}))
     assert grow.grow_partition("/dev/vda4", str(cls)) is False
+    assert "state: partx: no exit within 60s" in caplog.text
 
 
 def test_a_kernel_that_kept_the_old_size_is_no_growth(tmp_path, monkeypatch, caplog):
     cls = _sysfs(tmp_path, STATE_LAST)
-    monkeypatch.setattr(grow.bounded, "run", FakeRun(cls, new_size=MiB * 64))
+    monkeypatch.setattr(command, "run", FakeRun(cls, new_size=MiB * 64))
     assert grow.grow_partition("/dev/vda4", str(cls)) is False
     assert "the kernel did not take the new size" in caplog.text
 
@@ -181,7 +176,7 @@ def test_nothing_runs_for_a_full_disk_or_another_partition(tmp_path, monkeypatch
     full = dict(STATE_LAST, vda4=(4, MiB * 900, DISK - MiB * 900 - 34, "RANCHER_STATE"))
     cls = _sysfs(tmp_path, full)
     fake = FakeRun(cls)
-    monkeypatch.setattr(grow.bounded, "run", fake)
+    monkeypatch.setattr(command, "run", fake)
     monkeypatch.setattr(grow, "fs_lags", lambda device: False)
     assert grow.grow_partition("/dev/vda4", str(cls)) is False
     assert grow.grow_partition("/dev/vda3", str(cls)) is False
@@ -193,7 +188,7 @@ def test_a_grown_partition_whose_fs_lags_still_resizes(tmp_path, monkeypatch):
     """A boot that grew the partition but stopped before resize2fs: the next one finds no room, but resizes."""
     full = dict(STATE_LAST, vda4=(4, MiB * 900, DISK - MiB * 900 - 34, "RANCHER_STATE"))
     cls = _sysfs(tmp_path, full)
-    monkeypatch.setattr(grow.bounded, "run", FakeRun(cls))
+    monkeypatch.setattr(command, "run", FakeRun(cls))
     monkeypatch.setattr(grow, "fs_lags", lambda device: device == "/dev/vda4")
     assert grow.grow_partition("/dev/vda4", str(cls)) is True
     assert grow.grow_partition("/dev/vda3", str(cls)) is False
@@ -203,7 +198,7 @@ def test_partname_from_blkid_when_the_kernel_has_none(tmp_path, monkeypatch):
     """A partition the kernel did not parse itself (added by partx) has no PARTNAME in its uevent."""
     cls = _sysfs(tmp_path, dict(STATE_LAST, vda4=(4, MiB * 900, MiB * 64, "")))
     fake = FakeRun(cls, {"blkid": (0, "DEVNAME=/dev/vda4\nPART_ENTRY_NAME=RANCHER_STATE\n", "")})
-    monkeypatch.setattr(grow.bounded, "run", fake)
+    monkeypatch.setattr(command, "run", fake)
     assert grow.grow_partition("/dev/vda4", str(cls)) is True
     assert fake.calls[0] == ["blkid", "-p", "-o", "export", "/dev/vda4"]
 

@@ -8,9 +8,11 @@ import pytest
 
 from rancheros.config import ConfigPaths, load
 from rancheros.init.backoff import Backoff
-from rancheros.init.blockdev import Probe, blank_verdict, find_device, parse_export
+from rancheros.system.blockdev import Probe, blank_verdict, find_device, parse_export
 from rancheros.init.modules import modaliases
-from rancheros.init.shutdown import SIGNAL_ACTIONS, Action, MountEntry, parse_mountinfo, unmount_order
+from rancheros.init.shutdown import SIGNAL_ACTIONS, Action, unmount_order
+from rancheros.system.mountinfo import MountEntry
+from rancheros.system.mountinfo import parse as parse_mountinfo
 from rancheros.init.state import StateSettings
 
 

@@ -136,7 +136,7 @@ def test_disk_names_and_users(tmp_path):
     assert partition_node("/dev/vda", 3) == "/dev/vda3"
     assert partition_node("/dev/nvme0n1", 3) == "/dev/nvme0n1p3"
     mounts = tmp_path / "mounts"
-    mounts.write_text("/dev/vdz /mnt/state ext4 rw 0 0\nproc /proc proc rw 0 0\n")
+    mounts.write_text("36 1 254:0 / /mnt/state rw - ext4 /dev/vdz rw\n22 1 0:5 / /proc rw - proc proc rw\n")
     assert users("/dev/vdz", str(mounts), str(tmp_path / "none")) == ["/dev/vdz on /mnt/state"]
 
 

@@ -18,9 +18,10 @@ PID1_MODULES = {
     "rancheros", "rancheros.__main__", "rancheros.errors", "rancheros.log",
     *(f"rancheros.config.{m}" for m in ("aliases", "cmdline", "keys", "layers", "merge", "paths", "redact",
                                          "schema", "service_images", "store", "yamlio")), "rancheros.config",
-    *(f"rancheros.init.{m}" for m in ("backoff", "blockdev", "boot", "bounded", "console_stream", "insmod", "libc",
+    *(f"rancheros.init.{m}" for m in ("backoff", "boot", "console_stream", "insmod", "libc",
                                        "main", "medium", "modules", "mounts", "osimage", "pid1", "recovery", "root",
                                        "shutdown", "state", "switch_root")), "rancheros.init",
+    *(f"rancheros.system.{m}" for m in ("blockdev", "command", "mountinfo")), "rancheros.system",
 }
 PID1_THIRD_PARTY = {"yaml", "cython_runtime"}   # the config's parser and its C loader
 

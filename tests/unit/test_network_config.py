@@ -8,7 +8,8 @@ import pytest
 
 from rancheros.errors import ConfigError
 from rancheros.network import dhcp, resolv
-from rancheros.network.files import mount_points, write_shared
+from rancheros.network.files import write_shared
+from rancheros.system import mountinfo
 from rancheros.network.spec import InterfaceConfig, config_for, parse_network
 from rancheros.network.up import plan
 
@@ -152,7 +153,7 @@ def test_write_shared_replaces_whole_file(tmp_path):
 
 def test_mount_points_decode_mountinfo_escapes():
     info = "36 35 98:0 / /mnt/a\\040b rw - ext4 /dev/x rw\n37 35 98:0 /x /etc/resolv.conf rw - ext4 /dev/x rw\n"
-    assert mount_points(info) == {"/mnt/a b", "/etc/resolv.conf"}
+    assert {m.target for m in mountinfo.parse(info)} == {"/mnt/a b", "/etc/resolv.conf"}
 
 
 def test_ip_output_is_read_from_busybox_and_iproute2_alike():

@@ -10,7 +10,7 @@ import logging
 import os
 from dataclasses import dataclass, field
 
-from rancheros.init import bounded
+from rancheros.system.command import CommandError, CommandNotFound, CommandTimeout, run
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,15 @@ def parse_export(text: str) -> list[dict[str, str]]:
 def _blkid(args: list[str]) -> str:
     """Run blkid; exit status 2 means 'nothing found', which is an answer, not an error."""
     try:
-        r = bounded.run(["blkid", *args], BLKID_TIMEOUT, "blkid " + " ".join(args))
-    except FileNotFoundError:
+        r = run(["blkid", *args], "blkid " + " ".join(args), BLKID_TIMEOUT, ok=(0, 2))
+    except CommandNotFound:
         raise OSError("blkid not found (the initramfs needs /sbin/blkid)") from None
-    if r is None:
-        return ""  # the timeout is on the console; nothing found is what the boot can go on with
-    if r.returncode not in (0, 2):
-        log.debug("blkid %s: status %d: %s", " ".join(args), r.returncode, r.stderr.strip())
+    except CommandTimeout as e:
+        log.warning("%s; the boot goes on", e)   # nothing found is what the boot can go on with
+        return ""
+    except CommandError as e:
+        log.debug("%s", e)
+        return ""
     return r.stdout if r.returncode == 0 else ""
 
 
