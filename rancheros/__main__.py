@@ -10,6 +10,8 @@ import os
 import sys
 from typing import Callable, NoReturn
 
+from rancheros import lastresort
+
 
 def _init(argv: list[str]) -> int:
     if os.getpid() != 1:
@@ -25,35 +27,13 @@ def _init(argv: list[str]) -> int:
 
 def _pid1_last_resort(error: BaseException) -> NoReturn:
     """init's own modules are broken: say why, keep a shell on the console, reap orphans; never exit."""
-    import time
     import traceback
 
     try:
         os.write(2, ("init: cannot run: " + "".join(traceback.format_exception(error))).encode(errors="replace"))
     except BaseException:
         pass
-    shell = None
-    while True:
-        try:
-            if shell is None and os.path.exists("/bin/sh"):
-                shell = os.fork()
-                if shell == 0:
-                    try:
-                        os.setsid()
-                        os.execv("/bin/sh", ["sh", "-i"])
-                    finally:
-                        os._exit(127)
-            pid, _status = os.waitpid(-1, 0)
-            if pid == shell:
-                shell = None
-                time.sleep(1)
-        except ChildProcessError:
-            time.sleep(1)
-        except BaseException:
-            try:
-                time.sleep(1)
-            except BaseException:
-                pass
+    lastresort.reap_forever(shell="/bin/sh")
 
 
 def _ros(argv: list[str]) -> int:

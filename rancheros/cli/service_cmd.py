@@ -67,22 +67,21 @@ def list_services(ctx: click.Context) -> None:
     _list(ctx, ("service", "addon", "console"), builtin=True, catalog=catalog_of(ctx))
 
 
-@service.command()
-@click.argument("name")
-@click.pass_context
-def enable(ctx: click.Context, name: str) -> None:
-    """Turn on catalog service NAME (rancher.services_include); `ros service up` starts it."""
-    catalog_entry(ctx, name, ("service", "addon", "console"))
-    _set_include(ctx, name, True)
+def _include_command(on: bool, help: str) -> click.Command:
+    """`ros service enable` or `disable`: one catalog entry in or out of rancher.services_include."""
+    @click.command("enable" if on else "disable", help=help)
+    @click.argument("name")
+    @click.pass_context
+    def include(ctx: click.Context, name: str) -> None:
+        catalog_entry(ctx, name, ("service", "addon", "console"))
+        _set_include(ctx, name, on)
+    return include
 
 
-@service.command()
-@click.argument("name")
-@click.pass_context
-def disable(ctx: click.Context, name: str) -> None:
-    """Turn off catalog service NAME; the next `ros service up` removes its container."""
-    catalog_entry(ctx, name, ("service", "addon", "console"))
-    _set_include(ctx, name, False)
+service.add_command(_include_command(True, "Turn on catalog service NAME (rancher.services_include); "
+                                           "`ros service up` starts it."))
+service.add_command(_include_command(False, "Turn off catalog service NAME; the next `ros service up` removes "
+                                            "its container."))
 
 
 @service.command()

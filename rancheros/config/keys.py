@@ -104,3 +104,14 @@ def leaves(doc: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
             yield from leaves(v, f"{prefix}.{k}" if prefix else str(k))
     else:
         yield prefix, doc
+
+
+def strings(value: Any, key: str) -> list[str]:
+    """A value given as one string or a list of them, as a list (none: []); anything else names `key`."""
+    if value is None or value == "":
+        return []
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise ConfigError(f"{key}: expected a string or a list of strings, got {value!r}")
+    return [str(v) for v in value]

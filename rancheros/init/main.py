@@ -131,26 +131,11 @@ def _last_resort(error: BaseException) -> NoReturn:
         seconds = panic_timeout(read_cmdline())
     except BaseException:
         pass
-    deadline = None if not seconds else time.monotonic() + max(0, seconds)
-    while True:
-        try:
-            while True:
-                try:
-                    if os.waitpid(-1, os.WNOHANG)[0] == 0:
-                        break
-                except ChildProcessError:
-                    break
-            if deadline is not None and time.monotonic() >= deadline:
-                deadline = None
-                os.sync()
-                from rancheros.init import libc
-                libc.reboot(libc.RB_AUTOBOOT)
-            time.sleep(1)
-        except BaseException:
-            try:
-                time.sleep(1)
-            except BaseException:
-                pass
+    from rancheros import lastresort
+    from rancheros.init import libc
+
+    lastresort.reap_forever(reboot_at=None if not seconds else time.monotonic() + max(0, seconds),
+                            reboot=lambda: libc.reboot(libc.RB_AUTOBOOT))
 
 
 def fatal(error: BaseException, console: str | None = None) -> NoReturn:
@@ -226,6 +211,7 @@ def _preload_fatal_path() -> None:
     import rancheros.errors  # noqa: F401
     from rancheros import log as _log  # noqa: F401
     from rancheros.init import console_stream as _console, mounts as _mounts, pid1 as _pid1, recovery as _recovery  # noqa: F401
+    from rancheros.init import libc as _libc  # noqa: F401
 
 
 def _boot(argv: list[str], holder: list[str | None]) -> None:

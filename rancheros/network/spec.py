@@ -4,6 +4,7 @@ import fnmatch
 import ipaddress
 from dataclasses import dataclass, field, replace
 
+from rancheros.config.keys import strings
 from rancheros.errors import ConfigError
 
 KEY = "rancher.network.interfaces"
@@ -43,8 +44,8 @@ def parse_network(net: dict | None) -> NetworkConfig:
         raise ConfigError(f"rancher.network.dns: expected a map with nameservers/search, got {dns!r}")
     return NetworkConfig(
         interfaces={str(k): _parse_interface(str(k), v) for k, v in ifaces.items()},
-        nameservers=tuple(_ip(n, "rancher.network.dns.nameservers") for n in _strings(dns.get("nameservers"), "rancher.network.dns.nameservers")),
-        search=tuple(_strings(dns.get("search"), "rancher.network.dns.search")),
+        nameservers=tuple(_ip(n, "rancher.network.dns.nameservers") for n in strings(dns.get("nameservers"), "rancher.network.dns.nameservers")),
+        search=tuple(strings(dns.get("search"), "rancher.network.dns.search")),
     )
 
 
@@ -53,7 +54,7 @@ def _parse_interface(pattern: str, raw) -> InterfaceConfig:
     raw = raw or {}
     if not isinstance(raw, dict):
         raise ConfigError(f"{key}: expected a map (dhcp, address, addresses, gateway, mtu), got {raw!r}")
-    addresses = list(_strings(raw.get("addresses"), f"{key}.addresses"))
+    addresses = list(strings(raw.get("addresses"), f"{key}.addresses"))
     if raw.get("address"):
         addresses.insert(0, str(raw["address"]))
     mtu = raw.get("mtu")
@@ -70,16 +71,6 @@ def _parse_interface(pattern: str, raw) -> InterfaceConfig:
         gateway=_ip(gateway, f"{key}.gateway") if gateway else None,
         mtu=mtu,
     )
-
-
-def _strings(value, key: str) -> list[str]:
-    if value is None or value == "":
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list):
-        raise ConfigError(f"{key}: expected a list, got {value!r}")
-    return [str(v) for v in value]
 
 
 def _cidr(value: str, key: str) -> str:

@@ -3,6 +3,7 @@
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from rancheros.config.keys import strings
 from rancheros.errors import ConfigError
 from rancheros.userdocker.containerd import Containerd
 from rancheros.mirrors import mirror_flags
@@ -22,14 +23,7 @@ class DockerdCommand:
 
 
 def _list(cfg: dict, key: str) -> list[str]:
-    value = cfg.get(key)
-    if value in (None, ""):
-        return []
-    if isinstance(value, str):
-        return [value]
-    if not isinstance(value, list):
-        raise ConfigError(f"rancher.docker.{key}: expected a list of strings, got {value!r}")
-    return [str(v) for v in value]
+    return strings(cfg.get(key), f"rancher.docker.{key}")
 
 
 def environment(cfg: dict) -> dict[str, str]:

@@ -15,7 +15,7 @@ def test_every_test_module_has_its_own_basename():
 # The boot manager (rancheros.manager, the Docker SDK, psutil, the services) is imported only in the
 # child it forks. A module added here is a decision: PID 1 must stay small and must not fail to import.
 PID1_MODULES = {
-    "rancheros", "rancheros.__main__", "rancheros.errors", "rancheros.log",
+    "rancheros", "rancheros.__main__", "rancheros.errors", "rancheros.lastresort", "rancheros.log",
     *(f"rancheros.config.{m}" for m in ("aliases", "cmdline", "keys", "layers", "merge", "paths", "redact",
                                          "schema", "service_images", "store", "yamlio")), "rancheros.config",
     *(f"rancheros.init.{m}" for m in ("backoff", "boot", "console_stream", "insmod", "libc",

@@ -45,3 +45,18 @@ def test_mountinfo_is_parsed_once_escapes_and_all():
     assert mountinfo.holding("/mnt/a b/data", entries).fstype == "ext4"
     assert mountinfo.holding("/usr/bin", entries).fstype == "squashfs"
     assert mountinfo.is_mount_point("/proc") and not mountinfo.is_mount_point("/proc/self/fd")
+
+
+def test_the_last_resort_respawns_the_shell_reaps_and_reboots_when_due(tmp_path):
+    """PID 1's floor (rancheros/lastresort.py), in a plain process: `reboot` is an exit here."""
+    import subprocess
+    import sys
+
+    shell = tmp_path / "sh"
+    shell.write_text(f"#!/bin/sh\necho started >> {tmp_path}/log\n")
+    shell.chmod(0o755)
+    code = ("import os, time\nfrom rancheros import lastresort\n"
+            f"lastresort.reap_forever(shell={str(shell)!r}, reboot_at=time.monotonic() + 2.5, reboot=lambda: os._exit(7))")
+    done = subprocess.run([sys.executable, "-c", code], timeout=30)
+    assert done.returncode == 7
+    assert (tmp_path / "log").read_text().count("started") >= 2   # it ended, was reaped, ran again
