@@ -8,14 +8,8 @@ loader uses to drop a layer's wrongly typed values at boot, naming each.
 from dataclasses import dataclass
 from typing import Any
 
-STR = {"type": "string"}
-BOOL = {"type": "boolean"}
-INT = {"type": "integer"}
-SCALAR = {"type": ["string", "number", "boolean", "null"]}
-STR_LIST = {"type": "array", "items": STR}
-STR_OR_LIST = {"type": ["string", "array"], "items": STR}
-# environment/labels: a list of "K=V" strings or a map of scalars
-LIST_OR_MAP = {"type": ["array", "object"], "items": STR, "additionalProperties": SCALAR}
+from rancheros.config.shapes import BOOL, INT, LIST_OR_MAP, SCALAR, STR, STR_LIST, STR_OR_LIST
+from rancheros.config.compose import SCHEMA as SERVICE_SCHEMA  # the Compose fields, declared in compose.py
 
 
 def _obj(props: dict, extra: bool = False) -> dict:
@@ -26,50 +20,6 @@ def _obj(props: dict, extra: bool = False) -> dict:
 def _map_of(schema: dict) -> dict:
     return {"type": "object", "additionalProperties": schema}
 
-
-SERVICE_SCHEMA: dict = _obj({
-    "image": STR,
-    "command": STR_OR_LIST,
-    "entrypoint": STR_OR_LIST,
-    "environment": LIST_OR_MAP,
-    "labels": LIST_OR_MAP,
-    "volumes": {"type": "array", "items": {"type": ["string", "object"]}},
-    "volumes_from": STR_LIST,
-    "net": STR,
-    "network_mode": STR,
-    "pid": STR,
-    "ipc": STR,
-    "uts": STR,
-    "privileged": BOOL,
-    "cap_add": STR_LIST,
-    "cap_drop": STR_LIST,
-    "devices": STR_LIST,
-    "restart": STR,
-    "tty": BOOL,
-    "stdin_open": BOOL,
-    "read_only": BOOL,
-    "tmpfs": STR_OR_LIST,
-    "ulimits": _map_of({"type": ["integer", "object"],
-                        "properties": {"soft": INT, "hard": INT}}),
-    "depends_on": {"type": ["array", "object"], "items": STR},
-    "working_dir": STR,
-    "user": STR,
-    "hostname": STR,
-    "domainname": STR,
-    "container_name": STR,
-    "dns": STR_OR_LIST,
-    "dns_search": STR_OR_LIST,
-    "extra_hosts": LIST_OR_MAP,
-    "ports": {"type": "array", "items": {"type": ["string", "integer", "object"]}},
-    "security_opt": STR_LIST,
-    "stop_signal": STR,
-    "mem_limit": {"type": ["string", "integer"]},
-    "cpu_shares": INT,
-    "log_driver": STR,
-    "log_opt": _map_of(SCALAR),
-    "logging": {"type": "object"},
-    "healthcheck": {"type": "object"},  # accepted, not acted upon
-})
 
 RANCHER_SCHEMA: dict = _obj({
     "debug": BOOL,

@@ -16,7 +16,7 @@ def test_every_test_module_has_its_own_basename():
 # child it forks. A module added here is a decision: PID 1 must stay small and must not fail to import.
 PID1_MODULES = {
     "rancheros", "rancheros.__main__", "rancheros.errors", "rancheros.lastresort", "rancheros.log",
-    *(f"rancheros.config.{m}" for m in ("aliases", "cmdline", "keys", "layers", "merge", "paths", "redact",
+    *(f"rancheros.config.{m}" for m in ("aliases", "cmdline", "compose", "keys", "layers", "merge", "paths", "redact", "shapes",
                                          "schema", "service_images", "store", "yamlio")), "rancheros.config",
     *(f"rancheros.init.{m}" for m in ("backoff", "boot", "console_stream", "insmod", "libc",
                                        "main", "medium", "modules", "mounts", "osimage", "pid1", "recovery", "root",

@@ -54,11 +54,11 @@ def test_mapping_of_each_key():
 @pytest.mark.parametrize("spec, words", [
     ({"command": "x"}, ["image is required"]),
     ({"image": "i", "bogus": 1}, ["unsupported key", "bogus"]),
-    ({"image": "i", "privileged": "yes"}, ["privileged must be bool", "'yes'"]),
+    ({"image": "i", "privileged": "yes"}, ["privileged: expected boolean, got 'yes'"]),
     ({"image": "i", "restart": "sometimes"}, ["restart 'sometimes'"]),
     ({"image": "i", "pid": "private"}, ["pid must be 'host'"]),
     ({"image": "i", "ulimits": {"nofile": "many"}}, ["ulimits.nofile"]),
-    ({"image": "i", "labels": {"a": [1]}}, ["labels.a must be a scalar"]),
+    ({"image": "i", "labels": {"a": [1]}}, ["labels.a: expected string or number or boolean or null, got a list"]),
     ("image: i", ["must be a mapping"]),
 ])
 def test_bad_definitions_name_the_service_and_key(spec, words):
@@ -103,3 +103,25 @@ def test_config_bound_service_changes_hash_with_its_keys_only():
     changed["rancher"]["network"]["dns"]["nameservers"] = ["1.1.1.1"]
     after = hashes(changed)
     assert [n for n in before if before[n] != after[n]] == ["docker"]
+
+
+def test_one_field_table_gives_the_schema_the_model_and_the_api():
+    """config/compose.py declares each Compose key once; the rest is derived (they had drifted: `user`)."""
+    import dataclasses
+
+    from rancheros.config import compose
+    from rancheros.config.schema import RANCHER_SCHEMA, validate
+    from rancheros.sysdocker.service import Service
+
+    assert RANCHER_SCHEMA["properties"]["services"]["additionalProperties"] is compose.SCHEMA
+    assert [f.name for f in dataclasses.fields(Service)] == ["name", *(f.name for f in compose.MODEL)]
+    for_api = {f.name: f for f in compose.MODEL if f.api}
+    svc = parse_service("s", {"image": "i", "user": 1000, "privileged": True, "restart": "always",
+                              "dns": "10.0.0.1", "cpu_shares": 512, "log_driver": "json-file"})
+    a = create_args(svc)
+    assert a.container["user"] == "1000" and a.host["cpu_shares"] == 512 and a.host["dns"] == ["10.0.0.1"]
+    assert a.host["log_config"] == {"Type": "json-file", "Config": {}}
+    assert set(a.host) | set(a.container) <= {f.api.split(".")[-1] for f in for_api.values()} | {"name", "binds"}
+    assert validate({"rancher": {"services": {"s": {"image": "i", "user": 1000}}}}) == []
+    problems = validate({"rancher": {"services": {"s": {"image": "i", "user": [1]}}}})
+    assert [str(p) for p in problems] == ["error: rancher.services.s.user: expected string or integer, got a list"]
