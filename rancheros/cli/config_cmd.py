@@ -298,4 +298,5 @@ def images(ctx: click.Context, source: str | None) -> None:
         doc = cfg.deep_merge(base, normalize(cfg.parse_mapping(text, name), name))
     else:
         doc = load_effective(paths)
-    click.echo(" ".join(cfg.images(doc)))
+    from rancheros.sysdocker.catalog import images
+    click.echo(" ".join(images(doc)))

@@ -2,7 +2,7 @@
 
 Public API (others code against these names):
 load, load_layers, Layer, get, set_key, unset_key, parse_cmdline, validate,
-Problem, images, and the modules `schema` and `store` (LocalStore, write_atomic).
+Problem, and the modules `schema` and `store` (LocalStore, write_atomic).
 """
 
 from rancheros.config import schema, store
@@ -13,12 +13,11 @@ from rancheros.config.merge import deep_merge, merge_all
 from rancheros.config.paths import ConfigPaths
 from rancheros.config.redact import redact
 from rancheros.config.schema import Problem, validate
-from rancheros.config.service_images import enabled_services, images
 from rancheros.config.yamlio import dump_yaml, format_value, parse_mapping
 
 __all__ = [
-    "ConfigPaths", "Layer", "Problem", "deep_merge", "dump_yaml", "enabled_services",
-    "format_value", "get", "images", "leaves", "load", "load_layers", "merge_all",
+    "ConfigPaths", "Layer", "Problem", "deep_merge", "dump_yaml",
+    "format_value", "get", "leaves", "load", "load_layers", "merge_all",
     "parse_cmdline", "parse_cmdline_words", "parse_mapping", "redact", "schema",
     "set_key", "store", "unset_key", "validate",
 ]

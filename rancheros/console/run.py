@@ -11,7 +11,7 @@ from typing import Callable
 
 from rancheros.system import command
 from rancheros.console.accounts import USER, ensure_account, set_password
-from rancheros.console.respawn import Respawner
+from rancheros.system.respawn import Respawner
 from rancheros.console.sshd import (KEY_TYPES, QUICK_KEY_TYPES, SshError, SshSettings, answers,
                                     install_authorized_keys, install_host_keys, present_host_keys,
                                     reach_address, render_sshd_config, sshd_argv, write_sshd_config)

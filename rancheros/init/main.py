@@ -132,7 +132,7 @@ def _last_resort(error: BaseException) -> NoReturn:
     except BaseException:
         pass
     from rancheros import lastresort
-    from rancheros.init import libc
+    from rancheros.system import libc
 
     lastresort.reap_forever(reboot_at=None if not seconds else time.monotonic() + max(0, seconds),
                             reboot=lambda: libc.reboot(libc.RB_AUTOBOOT))
@@ -211,7 +211,7 @@ def _preload_fatal_path() -> None:
     import rancheros.errors  # noqa: F401
     from rancheros import log as _log  # noqa: F401
     from rancheros.init import console_stream as _console, mounts as _mounts, pid1 as _pid1, recovery as _recovery  # noqa: F401
-    from rancheros.init import libc as _libc  # noqa: F401
+    from rancheros.system import libc as _libc  # noqa: F401
 
 
 def _boot(argv: list[str], holder: list[str | None]) -> None:

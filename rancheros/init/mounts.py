@@ -6,7 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.system import mountinfo
 
 log = logging.getLogger(__name__)

@@ -19,7 +19,8 @@ from typing import Callable
 
 from rancheros import log as boot_log
 from rancheros.errors import BootError
-from rancheros.init import libc, medium
+from rancheros.init import medium
+from rancheros.system import libc
 
 log = logging.getLogger(__name__)
 

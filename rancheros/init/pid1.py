@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, NoReturn
 
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.init.backoff import Backoff
 from rancheros.init.shutdown import SIGNAL_ACTIONS, Action, describe_status, finish, reap_all
 

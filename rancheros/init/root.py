@@ -11,7 +11,7 @@ import logging
 import os
 import stat
 
-from rancheros.init import libc
+from rancheros.system import libc
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ import threading
 import time
 from typing import Callable
 
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.system import mountinfo
 from rancheros.system.mountinfo import MountEntry
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from rancheros import log as boot_log
 from rancheros.errors import BootError
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.system import blockdev
 
 log = logging.getLogger(__name__)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import os
 
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.init.mounts import API_MOUNTS
 
 log = logging.getLogger(__name__)

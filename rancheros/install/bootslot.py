@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Iterator
 
 from rancheros.errors import InstallError
-from rancheros.init import libc
+from rancheros.system import libc
 from rancheros.init.osimage import BOOTED, MEDIUM_DIR
 from rancheros.init.recovery import read_cmdline
 from rancheros.install import bootenv, grub, layout, slots

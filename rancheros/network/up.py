@@ -4,7 +4,7 @@ import json
 import logging
 from pathlib import Path
 
-from rancheros.console.respawn import Respawner
+from rancheros.system.respawn import Respawner
 from rancheros.errors import RosError
 from rancheros.network import dhcp, hostname, resolv
 from rancheros.network.files import write_shared

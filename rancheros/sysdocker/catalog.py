@@ -1,8 +1,8 @@
 """The service catalog (rancheros/config/catalog/*.yml) and which services a config enables.
 
 A catalog file holds `kind` (service|addon|console), `description` and
-`services` (Compose-subset definitions; rancheros.config.service_images reads
-the same key for `ros config images`). A console defines a service named
+`services` (Compose-subset definitions; `images` below lists their images
+for `ros config images`). A console defines a service named
 `console`, laid over the default console's definition (image, name label).
 """
 
@@ -115,4 +115,17 @@ def with_console(doc: dict, name: str) -> dict:
     """A copy of `doc` whose rancher.console is `name` (what a switch or a fallback would run)."""
     out = copy.deepcopy(doc)
     out.setdefault("rancher", {})["console"] = name
+    return out
+
+
+def images(doc: dict, catalog_dir: Path | None = None) -> list[str]:
+    """The images a config's enabled services need (its system services and catalog entries), each once."""
+    specs, problems = enabled_specs(doc, load_catalog(catalog_dir, doc=doc))
+    for problem in problems:
+        log.warning("%s", problem)
+    out: list[str] = []
+    for definition in specs.values():
+        image = definition.get("image") if isinstance(definition, dict) else None
+        if isinstance(image, str) and image and image not in out:
+            out.append(image)
     return out

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rancheros.system.command import run_logged
-from rancheros.console.respawn import Respawner
+from rancheros.system.respawn import Respawner
 from rancheros.log import SYSLOG_SOCKET
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 from rancheros.errors import CommandError
-from rancheros.init import libc
+from rancheros.system import libc
 
 log = logging.getLogger(__name__)
 

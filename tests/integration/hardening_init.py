@@ -108,7 +108,7 @@ def _boot_with_the_real_state_step() -> None:
 
 def _mount_tmpfs(target: str) -> None:
     """A tmpfs in this namespace's private mount namespace (unshare --mount-proc): the host never sees it."""
-    from rancheros.init import libc
+    from rancheros.system import libc
     os.makedirs(target, exist_ok=True)
     libc.mount("tmpfs", target, "tmpfs", 0, "size=1m")
 

@@ -246,5 +246,6 @@ def test_images_of_enabled_services_and_catalog_entries(tmp_path, caplog):
                                     "console": {"image": "default-console:1"}},
                        "services_include": {"extra": True, "off": False, "missing": True}}}
     with caplog.at_level(logging.WARNING):
-        assert cfg.images(doc, tmp_path) == ["x:1", "me/fancy:2", "me/extra:1"]
+        from rancheros.sysdocker.catalog import images
+        assert images(doc, tmp_path) == ["x:1", "me/fancy:2", "me/extra:1"]
     assert any("missing" in r.getMessage() for r in caplog.records), "an unknown entry is reported"

@@ -16,7 +16,8 @@ import types
 
 import pytest
 
-from rancheros.init import console_stream as console, libc, main, pid1, recovery, shutdown
+from rancheros.init import console_stream as console, main, pid1, recovery, shutdown
+from rancheros.system import libc
 from rancheros.init.pid1 import Pid1, Pid1Config
 from rancheros.init.shutdown import Action
 

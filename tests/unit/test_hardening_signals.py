@@ -48,7 +48,7 @@ def test_respawner_signal_handler_does_not_block_or_deadlock(tmp_path):
     wait() blocked for ever."""
     r = _run(f'''
         import os, signal
-        from rancheros.console.respawn import Respawner
+        from rancheros.system.respawn import Respawner
         r = None
         def tick():
             proc = r.procs["helper"]
