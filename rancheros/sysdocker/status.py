@@ -49,20 +49,37 @@ def epoch(stamp: str) -> float | None:
     return t if t > 0 else None
 
 
+def _when(ev: dict) -> float:
+    return ev["timeNano"] / 1e9 if ev.get("timeNano") else float(ev.get("time", 0))
+
+
+def _action(ev: dict) -> str | None:
+    return ev.get("Action") or ev.get("status")
+
+
 def restart_delays(events: list[dict]) -> list[float]:
     """Seconds between each `die` and the `start` after it, from Docker's events in any order."""
-    def when(ev: dict) -> float:
-        return ev["timeNano"] / 1e9 if ev.get("timeNano") else float(ev.get("time", 0))
-
     delays, died = [], None
-    for ev in sorted(events, key=when):
-        action = ev.get("Action") or ev.get("status")
+    for ev in sorted(events, key=_when):
+        action = _action(ev)
         if action == "die":
-            died = when(ev)
+            died = _when(ev)
         elif action == "start" and died is not None:
-            delays.append(round(when(ev) - died, 2))
+            delays.append(round(_when(ev) - died, 2))
             died = None
     return delays
+
+
+def event_exit_code(ev: dict) -> int | None:
+    """The exit code a `die` event carries (None when it carries none)."""
+    code = ((ev.get("Actor") or {}).get("Attributes") or {}).get("exitCode")
+    return int(code) if code is not None and str(code).lstrip("-").isdigit() else None
+
+
+def last_die_code(events: list[dict]) -> int | None:
+    """The exit code of the last `die` event: Docker resets the inspected ExitCode to 0 when it restarts."""
+    dies = [ev for ev in sorted(events, key=_when) if _action(ev) == "die"]
+    return event_exit_code(dies[-1]) if dies else None
 
 
 @dataclass
@@ -89,11 +106,14 @@ class ServiceStatus:
         return what + (" (out of memory)" if self.oom_killed else "")
 
 
-def from_inspect(name: str, info: dict, delays: list[float], logs: list[str]) -> ServiceStatus:
-    """A ServiceStatus from `docker inspect` of the service's container."""
+def from_inspect(name: str, info: dict, delays: list[float], logs: list[str],
+                 died_with: int | None = None) -> ServiceStatus:
+    """A ServiceStatus from `docker inspect` of the service's container (`died_with`: the last die event's code)."""
     state = info["State"]
     finished = epoch(state.get("FinishedAt", ""))
     code = state.get("ExitCode") if finished else None
+    if state.get("Running") and finished and died_with is not None:
+        code = died_with   # running again after a restart: inspect says 0, the die event says how it ended
     return ServiceStatus(name=name, state=state.get("Status", "?"), restarts=int(info.get("RestartCount") or 0),
                          policy=((info.get("HostConfig") or {}).get("RestartPolicy") or {}).get("Name") or "no",
                          exit_code=code, signal=signal_of(code), oom_killed=bool(state.get("OOMKilled")),
@@ -114,7 +134,7 @@ def status(api, name: str, since: float, log_lines: int = 5) -> ServiceStatus:
     events = list(api.events(since=int(since), until=int(time.time()) + 1, decode=True,
                              filters={"container": info["Id"], "event": ["die", "start"]}))
     tail = api.logs(info["Id"], tail=log_lines).decode(errors="replace").splitlines() if log_lines else []
-    return from_inspect(name, info, restart_delays(events), tail)
+    return from_inspect(name, info, restart_delays(events), tail, last_die_code(events))
 
 
 def _ago(t: float | None, now: float) -> str:

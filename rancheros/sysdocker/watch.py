@@ -10,7 +10,7 @@ import threading
 from typing import Callable
 
 from rancheros.sysdocker.service import LABEL_ESSENTIAL, LABEL_SERVICE
-from rancheros.sysdocker.status import delay_after, epoch, next_delay, signal_of
+from rancheros.sysdocker.status import delay_after, epoch, event_exit_code, next_delay, signal_of
 
 log = logging.getLogger(__name__)
 ON_PURPOSE = 30.0  # seconds: a die this soon after Docker was asked to signal the container was asked for
@@ -63,8 +63,8 @@ def watch_exits(api, stop: threading.Event, say: Callable[[str], None] = log.war
             except Exception:  # removed at once (a recreate): nothing to report
                 continue
             name = (info["Config"].get("Labels") or {}).get(LABEL_SERVICE) or info.get("Name", "?").lstrip("/")
-            code = (ev.get("Actor") or {}).get("Attributes", {}).get("exitCode")
-            code = int(code) if str(code).lstrip("-").isdigit() else info["State"].get("ExitCode")
+            code = event_exit_code(ev)
+            code = info["State"].get("ExitCode") if code is None else code
             line, delays[cid] = exit_line(name, info, code, delays.get(cid))
             if line and not stop.is_set():
                 say(line)

@@ -53,3 +53,17 @@ def test_status_text_and_summary():
     assert "backoff:    0.1 0.2 0.4 0.8 1.6 s" in text and text.endswith("    boom")
     assert summary_line(s).split() == ["crasher", "restarting", "6", "status", "3", "1.6s"]
     assert ServiceStatus("x", "running", 0, "no").last_exit == "none"
+
+
+def test_a_container_running_again_shows_how_it_last_ended():
+    from rancheros.sysdocker.status import from_inspect, last_die_code
+
+    die = {"Action": "die", "timeNano": 2_000_000_000, "Actor": {"Attributes": {"exitCode": "3"}}}
+    earlier = {"Action": "die", "timeNano": 1_000_000_000, "Actor": {"Attributes": {"exitCode": "1"}}}
+    assert last_die_code([die, earlier, {"Action": "start", "timeNano": 2_100_000_000}]) == 3
+    assert last_die_code([{"Action": "start", "timeNano": 1}]) is None
+    again = info(False, 0, 6, "2026-12-05T01:00:10Z", "2026-12-05T01:00:09Z", running=True)
+    again["State"]["Status"] = "running"
+    s = from_inspect("crasher", again, [0.1], [], died_with=3)
+    assert s.exit_code == 3 and s.last_exit == "status 3"
+    assert from_inspect("crasher", again, [0.1], []).exit_code == 0   # no die seen: what inspect says
