@@ -58,7 +58,12 @@ def main(argv: list[str]) -> int:
             return cmd_test(rest)
         os.execv(str(py), [str(py), str(ROOT / "build.py"), *argv])
     from rosbuild import cli as build_cli
-    return build_cli.main(command, rest)
+    from rancheros.errors import RosError
+    try:
+        return build_cli.main(command, rest)
+    except RosError as exc:   # product code the build runs (the installer, the catalog) failed: one line
+        print(f"build.py: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Optional
 
-from rancheros.errors import RosError
 from rosbuild import bootstrap, debs, images, steps
 
 RECIPES = steps.ROOT / "images" / "catalog"
@@ -60,10 +59,7 @@ def load_recipes(directory: Path = RECIPES) -> list[images.Recipe]:
 def catalog_names() -> dict[str, str]:
     """{image tag: catalog entry} from the catalog the OS ships."""
     from rancheros.sysdocker import catalog as os_catalog
-    try:
-        entries = os_catalog.load_catalog()
-    except RosError:
-        return {}
+    entries = os_catalog.load_catalog()   # a broken catalog fails the build, through build.py's one line
     return {str(svc.get("image")): name for name, entry in entries.items() for svc in entry.services.values()
             if isinstance(svc, dict) and svc.get("image")}
 

@@ -19,7 +19,6 @@ from typing import Mapping, Optional
 import yaml
 
 from rancheros import __version__
-from rancheros.errors import RosError
 from rosbuild.errors import BuildError
 from rancheros import cpio
 from rancheros.install import grub, installer
@@ -310,6 +309,6 @@ def main(command: str, args: list[str]) -> int:
             return _cmd_publish(args)
         print(f"build.py: unknown command {command!r}", file=sys.stderr)
         return 2
-    except (BuildError, RosError) as exc:   # ours, or the product code the build runs (installer, GRUB)
+    except BuildError as exc:   # the product's own errors (installer, catalog) are build.py's to print
         print(f"build.py: {exc}", file=sys.stderr)
         return 1

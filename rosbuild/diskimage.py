@@ -9,8 +9,6 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from rancheros.errors import RosError
-from rosbuild.errors import BuildError
 from rancheros.install import installer, layout
 from rosbuild import steps
 
@@ -32,9 +30,9 @@ def write_raw(image: Path, sha256: str, raw: Path, cloud_config: str | None = No
         installer.install(installer.Request(str(tmp), str(image), sha256, cloud_config=cloud_config,
                                             state_mib=STATE_MIB, reproducible=True, force=True),
                           lambda m: steps.say(m))
-    except RosError as e:
+    except BaseException:   # the product's InstallError names the device (this .tmp file) and the step
         tmp.unlink()
-        raise BuildError(f"disk image {raw.name}: {e}") from None
+        raise
     os.replace(tmp, raw)
     return True
 

@@ -1,7 +1,8 @@
 """The build's own exceptions; build.py prints any of them as one line and exits 1.
 
-The product's errors (rancheros.errors) are the product's: the build meets them only where it calls
-product code (the installer for disk images, the catalog), and says there which build step failed.
+The product's errors (rancheros.errors) are the product's: rosbuild never imports them; where the
+build runs product code (the installer for disk images, the catalog) they pass through to build.py,
+which prints them as one line too.
 """
 
 

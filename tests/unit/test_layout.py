@@ -87,3 +87,16 @@ def _imports_by_package() -> dict[str, set[str]]:
 def test_each_package_imports_only_what_the_architecture_allows():
     wrong = {pkg: sorted(used - MAY_IMPORT.get(pkg, set())) for pkg, used in _imports_by_package().items()}
     assert {pkg: used for pkg, used in wrong.items() if used} == {}
+
+
+def test_the_build_never_imports_the_products_errors():
+    """rosbuild raises its own BuildError/VmError; product errors pass through to build.py's one line."""
+    import ast
+
+    users = []
+    for path in sorted((TESTS.parent / "rosbuild").rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "rancheros.errors" or \
+                    isinstance(node, ast.Import) and any(a.name == "rancheros.errors" for a in node.names):
+                users.append(path.name)
+    assert users == []
