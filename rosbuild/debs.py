@@ -1,7 +1,7 @@
 """Debian packages: dependency closure, lock file, download to the cache, extraction.
 
 A *package set* (a recipe's `packages`, minus its `exclude`, optionally kept to
-`only` patterns) is resolved once with `apt-cache` and pinned in the lock file;
+`only` patterns) is resolved once by apt's own solver and pinned in the lock file;
 later builds read versions from the lock, so a second build downloads nothing.
 """
 
@@ -13,9 +13,10 @@ import logging
 import os
 import re
 import shutil
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Optional
+from typing import Iterable
 
 from rosbuild.errors import BuildError
 from rosbuild import steps
@@ -23,8 +24,6 @@ from rosbuild import steps
 log = logging.getLogger(__name__)
 
 LOCK_FILE = steps.ROOT / "images" / "packages.lock"
-APT_DEPENDS_FLAGS = ["--no-recommends", "--no-suggests", "--no-conflicts", "--no-breaks",
-                     "--no-replaces", "--no-enhances"]
 # Packages that only matter to dpkg/maintainer scripts, never at run time in our images.
 NEVER = {"debconf", "cdebconf", "debconf-2.0", "perl-base", "dpkg", "init-system-helpers", "adduser",
          "ucf", "runit-helper", "lsb-base", "sysvinit-utils", "sensible-utils", "install-info",
@@ -67,78 +66,62 @@ class Deb:
         return f"{self.name}_{self.version.replace(':', '%3a')}_{self.arch}.deb"
 
 
-# ---- parsing apt-cache output (pure) ------------------------------------
+# ---- parsing apt output (pure) ------------------------------------------
 
-_DEP_LINE = re.compile(r"^ (\|| )(PreDepends|Depends): (.+)$")
+_INST = re.compile(r"^Inst (\S+) \((\S+) .*\[(\S+)\]\)", re.M)
+# What a dpkg status entry of a held package keeps of its archive record.
+_HELD_FIELDS = ("Package", "Version", "Architecture", "Multi-Arch", "Provides", "Essential")
 
 
-def parse_depends(text: str) -> dict[str, list[list[str | tuple[str, list[str]]]]]:
-    """Parse `apt-cache depends` into {package: [group, ...]}; a group lists alternatives.
-
-    An alternative is a package name, or (virtual-name, providers) for a `<virtual>` entry.
-    """
-    result: dict[str, list] = {}
-    current: Optional[str] = None
-    group: list = []
-    last_virtual: Optional[tuple[str, list[str]]] = None
-    for line in text.splitlines():
-        if not line.startswith(" "):
-            current = line.strip()
-            result.setdefault(current, [])
-            group, last_virtual = [], None
-            continue
-        m = _DEP_LINE.match(line)
-        if m:
-            alt_marker, _, target = m.groups()
-            if target.startswith("<") and target.endswith(">"):
-                entry: str | tuple[str, list[str]] = (target[1:-1], [])
-                last_virtual = entry  # type: ignore[assignment]
-            else:
-                entry = target
-                last_virtual = None
-            group.append(entry)
-            if alt_marker != "|":
-                result[current].append(group)
-                group = []
-            continue
-        if line.startswith("    ") and last_virtual is not None:
-            last_virtual[1].append(line.strip())
-    return result
+def stanzas(text: str) -> list[dict[str, str]]:
+    """The field dictionaries of an apt/dpkg control listing (continuation lines dropped)."""
+    out = []
+    for stanza in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in stanza.splitlines():
+            if line and not line.startswith((" ", "\t")) and ":" in line:
+                k, v = line.split(":", 1)
+                fields[k] = v.strip()
+        if "Package" in fields:
+            out.append(fields)
+    return out
 
 
 def parse_show(text: str) -> dict[str, Deb]:
     """Parse `apt-cache show --no-all-versions` stanzas into {name: Deb}."""
     debs: dict[str, Deb] = {}
-    for stanza in text.split("\n\n"):
-        fields: dict[str, str] = {}
-        for line in stanza.splitlines():
-            if line and not line.startswith(" ") and ":" in line:
-                k, v = line.split(":", 1)
-                fields[k] = v.strip()
-        if "Package" in fields and fields["Package"] not in debs:
+    for fields in stanzas(text):
+        if fields["Package"] not in debs:
             debs[fields["Package"]] = Deb(fields["Package"], fields["Version"],
                                           fields.get("Architecture", "amd64"), fields.get("SHA256", ""))
     return debs
 
 
-def choose(group: list, chosen: set[str], known: set[str]) -> Optional[str]:
-    """Pick one alternative of a dependency group: one already chosen, else the first real one."""
-    names: list[str] = []
-    for alt in group:
-        if isinstance(alt, tuple):
-            names += alt[1]
-        else:
-            names.append(alt)
-    for n in names:
-        if n in chosen:
-            return n
-    for n in names:
-        if n in known:
-            return n
-    return None
+def held_status(show_text: str) -> str:
+    """dpkg status entries that mark these archive records installed, with no dependencies.
+
+    Each gets a version of its own ("+held"): at the archive's, apt would merge the entry with the
+    archive's record, take that record's dependencies and install them to mend the "broken"
+    package. It provides itself at the archive's version, for dependencies pinned with "=".
+    """
+    out = []
+    for fields in stanzas(show_text):
+        held = {k: fields[k] for k in _HELD_FIELDS if k in fields}
+        version = held["Version"]
+        held["Version"] = version + "+held"
+        held["Provides"] = ", ".join(filter(None, [held.get("Provides"), f"{held['Package']} (= {version})"]))
+        held["Status"] = "install ok installed"
+        out.append("\n".join(f"{k}: {v}" for k, v in held.items()))
+    return "\n\n".join(out) + "\n" if out else ""
 
 
-def _excluded(name: str, pset: PackageSet) -> bool:
+def parse_inst(text: str) -> dict[str, str]:
+    """{name: version} of the `Inst` lines of an `apt-get install -s` run."""
+    return {m.group(1).split(":")[0]: m.group(2) for m in _INST.finditer(text)}
+
+
+def excluded(name: str, pset: PackageSet) -> bool:
+    """Whether a name stays out of the set (debs.NEVER, the recipe's exclude, outside its only)."""
     if name in pset.packages:
         return False
     if name in NEVER or any(fnmatch.fnmatch(name, p) for p in pset.exclude):
@@ -149,6 +132,7 @@ def _excluded(name: str, pset: PackageSet) -> bool:
 # ---- apt I/O -------------------------------------------------------------
 
 def _apt_show(names: Iterable[str]) -> dict[str, Deb]:
+    """The archive records of these names (or name=version specs)."""
     names = sorted(set(names))
     if not names:
         return {}
@@ -174,30 +158,36 @@ def _real_packages(names: Iterable[str]) -> set[str]:
     return real
 
 
+def _simulate_install(packages: Iterable[str], held: set[str], tmp: Path) -> dict[str, str]:
+    """apt-get's own solution for installing these packages on an empty system holding `held`."""
+    status, ext = tmp / "status", tmp / "extended_states"
+    status.write_text(held_status(steps.run(["apt-cache", "show", "--no-all-versions", *sorted(held)]))
+                      if held else "")
+    ext.write_text("")
+    return parse_inst(steps.run(["apt-get", "install", "-s", "-q", "--no-install-recommends",
+                                 f"-o=Dir::State::status={status}", f"-o=Dir::State::extended_states={ext}",
+                                 "-o=Debug::NoLocking=1", *sorted(packages)]))
+
+
 def resolve(pset: PackageSet) -> dict[str, Deb]:
-    """The dependency closure of a package set, by breadth-first `apt-cache depends` calls."""
-    chosen: set[str] = set(pset.packages)
-    todo = list(pset.packages)
+    """The dependency closure of a package set, by apt's own solver.
+
+    What the set leaves out (NEVER, `exclude`, outside `only`) is held: marked installed with no
+    dependencies, so apt neither installs it nor follows it; a round repeats while apt's answer
+    names a package the set leaves out, which is then held too.
+    """
     missing = set(pset.packages) - _real_packages(pset.packages)
     if missing:
         raise BuildError(f"recipe '{pset.name}': unknown Debian packages {sorted(missing)} (apt-get update?)")
-    known: set[str] = set(pset.packages)
-    while todo:
-        out = steps.run(["apt-cache", "depends", *APT_DEPENDS_FLAGS, *todo])
-        deps = parse_depends(out)
-        candidates = {a if isinstance(a, str) else p
-                      for groups in deps.values() for g in groups for a in g
-                      for p in ([a] if isinstance(a, str) else a[1])}
-        known |= _real_packages(candidates - known) if candidates - known else set()
-        todo = []
-        for pkg, groups in deps.items():
-            for g in groups:
-                pick = choose(g, chosen, known)
-                if pick is None or pick in chosen or _excluded(pick, pset):
-                    continue
-                chosen.add(pick)
-                todo.append(pick)
-    return _apt_show(chosen)
+    held = _real_packages(NEVER - set(pset.packages))
+    with tempfile.TemporaryDirectory(prefix="ros-apt-") as tmp:
+        for _ in range(10):
+            chosen = _simulate_install(pset.packages, held, Path(tmp))
+            more = {n for n in chosen if excluded(n, pset)}
+            if not more:
+                return _apt_show(f"{n}={v}" for n, v in chosen.items())
+            held |= more
+    raise BuildError(f"recipe '{pset.name}': apt still asks for excluded packages after 10 rounds: {sorted(more)}")
 
 
 # ---- lock file -------------------------------------------------------------

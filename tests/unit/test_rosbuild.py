@@ -1,4 +1,4 @@
-"""Pure logic of the build: apt output parsing, dependency choice, module closure, cpio, boot menus."""
+"""Pure logic of the build: apt output parsing, held packages, module closure, cpio, boot menus."""
 
 from __future__ import annotations
 
@@ -16,43 +16,52 @@ from rosbuild.errors import BuildError  # noqa: E402
 from rancheros import cpio  # noqa: E402
 from rosbuild import debs, elf, images, iso, modules, oci  # noqa: E402
 
-DEPENDS = """\
-openssh-server
-  PreDepends: init-system-helpers
-  Depends: libc6
- |Depends: debconf
-  Depends: <debconf-2.0>
-    cdebconf
-    debconf
-  Depends: <awk>
-    mawk
-    gawk
+SHOW = """\
+Package: gcc-12-base
+Version: 12.2.0-14+deb12u1
+Installed-Size: 273
+Architecture: amd64
+Multi-Arch: same
+Depends: libc6
+Description: GCC, the GNU Compiler Collection (base package)
+ continuation line: not a field
+
+Package: mawk
+Version: 1.3.4.20200120-3.1
+Architecture: amd64
+Provides: awk
+Essential: yes
+Pre-Depends: libc6 (>= 2.34)
 """
 
 
-def test_parse_depends_groups_alternatives_and_virtuals():
-    deps = debs.parse_depends(DEPENDS)["openssh-server"]
-    assert deps[0] == ["init-system-helpers"]
-    assert deps[1] == ["libc6"]
-    assert deps[2] == ["debconf", ("debconf-2.0", ["cdebconf", "debconf"])]
-    assert deps[3] == [("awk", ["mawk", "gawk"])]
+def test_a_held_package_is_installed_at_a_version_of_its_own_without_dependencies():
+    """apt must neither install nor follow it, yet "=" dependencies on it still hold."""
+    held = debs.stanzas(debs.held_status(SHOW))
+    assert held[0] == {"Package": "gcc-12-base", "Version": "12.2.0-14+deb12u1+held", "Architecture": "amd64",
+                       "Multi-Arch": "same", "Provides": "gcc-12-base (= 12.2.0-14+deb12u1)",
+                       "Status": "install ok installed"}
+    assert held[1]["Provides"] == "awk, mawk (= 1.3.4.20200120-3.1)" and held[1]["Essential"] == "yes"
+    assert not any("Depends" in k for h in held for k in h)
+    assert debs.held_status("") == ""
 
 
-def test_choose_prefers_already_chosen_then_first_known():
-    group = [("awk", ["mawk", "gawk"])]
-    assert debs.choose(group, chosen=set(), known={"mawk", "gawk"}) == "mawk"
-    assert debs.choose(group, chosen={"gawk"}, known={"mawk", "gawk"}) == "gawk"
-    assert debs.choose(["nope"], chosen=set(), known=set()) is None
+def test_parse_inst_reads_apts_simulated_installs():
+    text = ("NOTE: This is only a simulation!\n"
+            "Inst libudev1 (252.39-1~deb12u2 Debian:12.15/oldstable [amd64])\n"
+            "Inst ca-certificates (20250419~deb12u2 Debian:12.15/oldstable [all])\n"
+            "Conf libudev1 (252.39-1~deb12u2 Debian:12.15/oldstable [amd64])\n")
+    assert debs.parse_inst(text) == {"libudev1": "252.39-1~deb12u2", "ca-certificates": "20250419~deb12u2"}
 
 
 def test_exclusions_never_drop_a_requested_root():
     pset = debs.PackageSet("t", ("passwd", "udev"), exclude=("lib*",), only=())
-    assert not debs._excluded("passwd", pset)          # NEVER lists passwd, but it was asked for
-    assert debs._excluded("debconf", pset)
-    assert debs._excluded("libfoo", pset)
+    assert not debs.excluded("passwd", pset)          # NEVER lists passwd, but it was asked for
+    assert debs.excluded("debconf", pset)
+    assert debs.excluded("libfoo", pset)
     only = debs.PackageSet("k", ("linux-image-amd64",), only=("linux-image-*",))
-    assert not debs._excluded("linux-image-6.1.0-1-amd64", only)
-    assert debs._excluded("kmod", only)
+    assert not debs.excluded("linux-image-6.1.0-1-amd64", only)
+    assert debs.excluded("kmod", only)
 
 
 def test_parse_show_takes_first_stanza_per_package():
