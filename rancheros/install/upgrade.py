@@ -29,6 +29,8 @@ MAX_INDEX = 1 << 20  # bytes of an upgrade index
 
 @dataclass(frozen=True)
 class Fetched:
+    """An upgrade image ready on the state disk, with the checksum it was verified against."""
+
     path: str
     sha256: str
     origin: str
