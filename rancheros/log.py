@@ -114,16 +114,23 @@ class TraceHandler(logging.Handler):
 
 
 class SyslogSocketHandler(logging.Handler):
-    """Logs to the syslog service's socket; connects on first use after it appears.
+    """Logs to the syslog service's socket; holds what comes before the socket appears.
 
-    Services start in parallel, so the socket may come a moment after a service
-    began logging; until then records go to the console handler only.
+    Services start in parallel, and the console (first in line) says all it has to say before the
+    syslog service is up: until the socket appears records wait here (the newest PENDING_MAX), and
+    a thread sends them once it does, for at most SOCKET_WAIT seconds.
     """
 
-    def __init__(self, tag: str, address: str = SYSLOG_SOCKET):
+    PENDING_MAX = 200
+    SOCKET_WAIT = 300.0
+
+    def __init__(self, tag: str, address: str = SYSLOG_SOCKET, wait: float = SOCKET_WAIT):
         super().__init__()
-        self.tag, self.address = tag, address
+        import collections
+        self.tag, self.address, self.wait = tag, address, wait
         self._inner: logging.handlers.SysLogHandler | None = None
+        self._pending: "collections.deque[logging.LogRecord]" = collections.deque(maxlen=self.PENDING_MAX)
+        self._waiter: "threading.Thread | None" = None
 
     def _connect(self) -> logging.handlers.SysLogHandler | None:
         if self._inner is None and os.path.exists(self.address):
@@ -136,10 +143,32 @@ class SyslogSocketHandler(logging.Handler):
             self._inner = inner
         return self._inner
 
-    def emit(self, record: logging.LogRecord) -> None:
+    def _send_pending(self) -> bool:
+        """Send what waited, in order; False while there is no socket. Called with the handler's lock."""
         inner = self._connect()
-        if inner is not None:
-            inner.emit(record)
+        if inner is None:
+            return False
+        while self._pending:
+            inner.emit(self._pending.popleft())
+        return True
+
+    def _wait_for_socket(self) -> None:
+        deadline = time.monotonic() + self.wait
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            with self.lock:
+                if self._send_pending():
+                    break
+        with self.lock:
+            self._waiter = None
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self._pending.append(record)
+        if self._send_pending() or self._waiter is not None:
+            return
+        import threading
+        self._waiter = threading.Thread(target=self._wait_for_socket, name="syslog-wait", daemon=True)
+        self._waiter.start()
 
 
 def setup(stream=None, level: int = logging.INFO, tag: str = "rancheros", syslog: bool = False,

@@ -22,21 +22,28 @@ def test_applet_for(argv0, args, want):
     assert applet_for(argv0, args) == want
 
 
-def test_syslog_handler_connects_once_the_socket_appears(tmp_path):
-    """Our services log to the syslog service's socket, even when it appears after they started."""
+def test_syslog_handler_sends_what_came_before_the_socket_once_it_appears(tmp_path):
+    """Our services log to the syslog service's socket, even what they said before it appeared."""
     import logging
     import socket
 
     from rancheros import log
 
     path = str(tmp_path / "log.sock")
-    handler = log.SyslogSocketHandler("network", path)
-    record = logging.LogRecord("rancheros.network", logging.INFO, __file__, 1, "eth0: up", None, None)
-    handler.emit(record)  # no socket yet: nothing, no error
+    handler = log.SyslogSocketHandler("console", path)
+
+    def record(msg):
+        return logging.LogRecord("rancheros.console", logging.INFO, __file__, 1, msg, None, None)
+
+    handler.handle(record("sshd: listening"))  # no socket yet: held, no error
+    handler.handle(record("ttyS0: getty"))
     server = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
     server.bind(path)
-    handler.emit(record)
-    assert server.recv(4096).endswith(b"network: eth0: up\x00")
+    server.settimeout(10)   # the waiting thread looks every half second
+    assert server.recv(4096).endswith(b"console: sshd: listening\x00")
+    assert server.recv(4096).endswith(b"console: ttyS0: getty\x00")
+    handler.handle(record("eth0: up"))
+    assert server.recv(4096).endswith(b"console: eth0: up\x00")
 
 
 @pytest.mark.parametrize("args, pid, want", [
